@@ -1,0 +1,22 @@
+using Supervisor.Cli;
+
+namespace Supervisor.Arbitration;
+
+/// <summary>Why the arbiter's loop ended, and so how the supervisor stops.</summary>
+internal sealed record StopReason(StopMode Mode, int ExitCode, string Description)
+{
+    public static StopReason Graceful(string signal) => new(StopMode.Graceful, ExitCodes.Success, $"Handling signal: {signal}");
+
+    public static StopReason Quick(string signal) => new(StopMode.Quick, ExitCodes.Success, $"Handling signal: {signal}");
+
+    public static StopReason BootFailure(string reason) => new(StopMode.Quick, ExitCodes.WorkerBootFailure, reason);
+}
+
+internal enum StopMode
+{
+    /// <summary>SIGTERM: stop accepting, let in-flight requests finish, stop workers gracefully.</summary>
+    Graceful,
+
+    /// <summary>SIGINT, SIGQUIT, or a failure: cut connections, stop workers at once.</summary>
+    Quick,
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using System.Net;
+using Supervisor.Cli;
+
+namespace Supervisor.Configuration;
+
+/// <summary>
+/// One public address, in Gunicorn's <c>--bind</c> syntax: <c>HOST:PORT</c>, <c>[IPv6]:PORT</c>,
+/// <c>:PORT</c> or a bare <c>HOST</c> (port 8000), or <c>unix:PATH</c>.
+/// </summary>
+internal abstract record BindAddress
+{
+    public const int DefaultPort = 8000;
+
+    public static BindAddress Parse(string value)
+    {
+        var text = value.Trim();
+        if (text.Length == 0)
+        {
+            throw Invalid(value, "it is empty");
+        }
+        if (text.StartsWith("unix:", StringComparison.Ordinal))
+        {
+            var path = text["unix:".Length..];
+            if (path.Length == 0)
+            {
+                throw Invalid(value, "the socket path is missing");
+            }
+            return new UnixBind(Path.GetFullPath(path));
+        }
+        if (text.StartsWith("fd://", StringComparison.Ordinal))
+        {
+            throw Invalid(value, "fd:// is not supported yet");
+        }
+
+        string host;
+        string? portText;
+        if (text.StartsWith('['))
+        {
+            var close = text.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0)
+            {
+                throw Invalid(value, "the IPv6 address has no closing ']'");
+            }
+            host = text[1..close];
+            var rest = text[(close + 1)..];
+            portText = rest.Length == 0 ? null : rest.StartsWith(':') ? rest[1..] : throw Invalid(value, "expected ':' after ']'");
+        }
+        else
+        {
+            var colon = text.LastIndexOf(':');
+            if (colon >= 0 && text.IndexOf(':', StringComparison.Ordinal) != colon)
+            {
+                throw Invalid(value, "write an IPv6 address in brackets, like [::1]:8000");
+            }
+            host = colon < 0 ? text : text[..colon];
+            portText = colon < 0 ? null : text[(colon + 1)..];
+        }
+
+        var port = DefaultPort;
+        if (portText is not null
+            && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
+        {
+            throw Invalid(value, $"'{portText}' is not a port number (0-65535)");
+        }
+        if (host.Length == 0)
+        {
+            host = "0.0.0.0"; // Gunicorn: ":8000" listens on all IPv4 interfaces.
+        }
+        if (host != "localhost" && !IsIpAddress(host))
+        {
+            throw Invalid(value, $"'{host}' is not an IP address (host names other than localhost are not resolved)");
+        }
+        return new TcpBind(host, port);
+    }
+
+    // IPAddress.TryParse accepts legacy forms such as "1.2.3" (1.2.0.3); a bind address must be spelled out.
+    private static bool IsIpAddress(string host) =>
+        IPAddress.TryParse(host, out var address)
+        && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 || host.Split('.').Length == 4);
+
+    private static UsageException Invalid(string value, string reason) =>
+        new($"invalid --bind '{value}': {reason}; use HOST:PORT, [IPV6]:PORT or unix:PATH");
+}
+
+internal sealed record TcpBind(string Host, int Port) : BindAddress
+{
+    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+}
+
+internal sealed record UnixBind(string Path) : BindAddress
+{
+    public override string ToString() => $"unix:{Path}";
+}

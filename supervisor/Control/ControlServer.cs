@@ -1,0 +1,129 @@
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Supervisor.Arbitration;
+using Supervisor.WorkerHost;
+
+namespace Supervisor.Control;
+
+/// <summary>
+/// The Unix socket (mode 0600, in the private run directory) where each worker's worker-host reports:
+/// hello, ready, heartbeats, stopping. Every message becomes an event for the arbiter. The connection
+/// stays open for the worker's life: when the supervisor dies, the kernel closes it and the worker stops.
+/// </summary>
+internal sealed class ControlServer : IAsyncDisposable
+{
+    private readonly Socket _listener;
+    private readonly ChannelWriter<ArbiterEvent> _events;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Socket> _connections = [];
+    private readonly Lock _connectionsLock = new();
+    private readonly Task _acceptLoop;
+
+    private ControlServer(Socket listener, ChannelWriter<ArbiterEvent> events)
+    {
+        _listener = listener;
+        _events = events;
+        _acceptLoop = AcceptLoopAsync();
+    }
+
+    public static ControlServer Start(string socketPath, ChannelWriter<ArbiterEvent> events)
+    {
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(128);
+            return new ControlServer(listener, events);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        _listener.Dispose();
+        lock (_connectionsLock)
+        {
+            foreach (var connection in _connections)
+            {
+                connection.Dispose();
+            }
+        }
+        try
+        {
+            await _acceptLoop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _stopping.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await _listener.AcceptAsync(_stopping.Token);
+            }
+            catch (Exception exception) when (exception is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                return;
+            }
+            lock (_connectionsLock)
+            {
+                _connections.Add(connection);
+            }
+            _ = Task.Run(() => ReadMessagesAsync(connection));
+        }
+    }
+
+    private async Task ReadMessagesAsync(Socket connection)
+    {
+        string? workerKey = null;
+        try
+        {
+            using var reader = new StreamReader(new NetworkStream(connection, ownsSocket: false));
+            while (await reader.ReadLineAsync(_stopping.Token) is { } line)
+            {
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length == 0)
+                {
+                    continue;
+                }
+                if (workerKey is null)
+                {
+                    // The first line names the worker: "hello KEY PID". Anything else is not a worker-host.
+                    if (parts is not [WorkerProtocol.Hello, var key, _])
+                    {
+                        return;
+                    }
+                    workerKey = key;
+                }
+                _events.TryWrite(new WorkerReported(workerKey, parts[0]));
+            }
+        }
+        catch (Exception exception) when (exception is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            if (workerKey is not null)
+            {
+                _events.TryWrite(new WorkerDisconnected(workerKey));
+            }
+            lock (_connectionsLock)
+            {
+                _connections.Remove(connection);
+            }
+            connection.Dispose();
+        }
+    }
+}

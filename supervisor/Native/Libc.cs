@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+
+namespace Supervisor.Native;
+
+/// <summary>The few POSIX calls .NET does not expose: sending a chosen signal, and who owns a path.</summary>
+internal static partial class Libc
+{
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxBasicStats = 0x7ff;
+
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; false if the process is gone.</summary>
+    public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;
+
+    public static uint EffectiveUserId => geteuid();
+
+    /// <summary>Creates a directory, failing if anything (a file, a symlink, a directory) already has that name.</summary>
+    public static bool TryMakeDirectory(string path, UnixFileMode mode, out int errno)
+    {
+        if (mkdir(path, (uint)mode) == 0)
+        {
+            errno = 0;
+            return true;
+        }
+        errno = Marshal.GetLastPInvokeError();
+        return false;
+    }
+
+    /// <summary>Owner, mode and type of <paramref name="path"/> itself, not of what a symlink points to.</summary>
+    public static unsafe PathStatus? GetPathStatus(string path)
+    {
+        // statx has one layout on every architecture, unlike struct stat.
+        var buffer = stackalloc byte[256];
+        if (statx(AtFdCwd, path, AtSymlinkNoFollow, StatxBasicStats, buffer) != 0)
+        {
+            return null;
+        }
+        var uid = *(uint*)(buffer + 20);
+        var mode = *(ushort*)(buffer + 28);
+        return new PathStatus(uid, mode);
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int sig);
+
+    [LibraryImport("libc")]
+    private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int mkdir(string path, uint mode);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+}
+
+/// <summary>The result of <see cref="Libc.GetPathStatus"/>.</summary>
+internal readonly record struct PathStatus(uint OwnerId, ushort Mode)
+{
+    private const int TypeMask = 0xF000;
+
+    public bool IsDirectory => (Mode & TypeMask) == 0x4000;
+
+    public bool IsSocket => (Mode & TypeMask) == 0xC000;
+
+    public bool IsSymbolicLink => (Mode & TypeMask) == 0xA000;
+
+    public UnixFileMode Permissions => (UnixFileMode)(Mode & 0x1FF);
+}

@@ -1,0 +1,84 @@
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.LoadBalancing;
+
+namespace Supervisor.Proxy;
+
+/// <summary>
+/// The set of workers YARP may send requests to. The arbiter publishes the whole set of ready workers
+/// as one snapshot per change; YARP applies it before <see cref="Publish"/> returns.
+/// </summary>
+internal sealed class WorkerDestinations
+{
+    public const string ClusterId = "workers";
+    private const string RouteId = "all";
+
+    private static readonly IReadOnlyList<RouteConfig> Routes =
+    [
+        new RouteConfig { RouteId = RouteId, ClusterId = ClusterId, Match = new RouteMatch { Path = "{**catch-all}" } },
+    ];
+
+    private readonly Lock _lock = new();
+    private TaskCompletionSource _anyReady = NewSignal();
+    private int _count;
+
+    public WorkerDestinations()
+    {
+        Provider = new InMemoryConfigProvider(Routes, [CreateCluster([])]);
+    }
+
+    /// <summary>The YARP configuration source these destinations are published to.</summary>
+    public InMemoryConfigProvider Provider { get; }
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Replaces the destinations with <paramref name="workerKeys"/>, each reached at <c>http://KEY/</c>.</summary>
+    public void Publish(IReadOnlyCollection<string> workerKeys)
+    {
+        Provider.Update(Routes, [CreateCluster(workerKeys)]);
+        lock (_lock)
+        {
+            _count = workerKeys.Count;
+            if (_count > 0)
+            {
+                _anyReady.TrySetResult();
+            }
+            else if (_anyReady.Task.IsCompleted)
+            {
+                _anyReady = NewSignal();
+            }
+        }
+    }
+
+    /// <summary>Completes when at least one worker is ready (at once if one is), or when the wait is over.</summary>
+    public async Task<bool> WaitForAnyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Task ready;
+        lock (_lock)
+        {
+            ready = _anyReady.Task;
+        }
+        if (ready.IsCompleted)
+        {
+            return true;
+        }
+        try
+        {
+            await ready.WaitAsync(timeout, cancellationToken);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static ClusterConfig CreateCluster(IReadOnlyCollection<string> workerKeys) => new()
+    {
+        ClusterId = ClusterId,
+        // Least busy of two random picks: spreads idle load evenly and steers around a busy worker.
+        LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
+        Destinations = workerKeys.ToDictionary(key => key, key => new DestinationConfig { Address = $"http://{key}/" }),
+    };
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

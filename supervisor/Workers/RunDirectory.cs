@@ -1,0 +1,192 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using Supervisor.Cli;
+using Supervisor.Native;
+
+namespace Supervisor.Workers;
+
+/// <summary>
+/// The private directory that holds the control socket and every worker's socket. Mode 0700, owned by
+/// the supervisor's user: the directory, not the sockets' own modes (which follow the umask), is what
+/// keeps other users away from the workers.
+/// </summary>
+internal sealed partial class RunDirectory : IDisposable
+{
+    private const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const string ControlSocketName = "control.sock";
+
+    // sockaddr_un.sun_path holds 108 bytes with the terminating NUL; leave room for the longest worker name.
+    private const int MaxDirectoryPathLength = 80;
+
+    private readonly bool _createdByUs;
+
+    private RunDirectory(string path, bool createdByUs)
+    {
+        FullPath = path;
+        _createdByUs = createdByUs;
+    }
+
+    public string FullPath { get; }
+
+    public string ControlSocketPath => Path.Combine(FullPath, ControlSocketName);
+
+    /// <summary>Opens the directory <c>--socket-dir</c> names, or creates a fresh one when it names none.</summary>
+    public static RunDirectory Open(string? requested) =>
+        requested is null ? CreateFresh() : OpenRequested(requested);
+
+    /// <summary>The socket of the worker called <paramref name="workerKey"/>; the key doubles as the proxy's host name.</summary>
+    public string WorkerSocketPath(string workerKey) =>
+        WorkerKeyPattern().IsMatch(workerKey)
+            ? Path.Combine(FullPath, workerKey + ".sock")
+            : throw new ArgumentException($"'{workerKey}' is not a worker key", nameof(workerKey));
+
+    /// <summary>Removes the sockets this supervisor made, and the directory if it made that too.</summary>
+    public void Dispose()
+    {
+        foreach (var path in OurSocketFiles())
+        {
+            TryDelete(path);
+        }
+        if (_createdByUs)
+        {
+            try
+            {
+                Directory.Delete(FullPath, recursive: false);
+            }
+            catch (IOException)
+            {
+                // Not empty: something else was put there; leave it for its owner.
+            }
+        }
+    }
+
+    private static RunDirectory CreateFresh()
+    {
+        var runtimeDirectory = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        var parent = !string.IsNullOrEmpty(runtimeDirectory) && Directory.Exists(runtimeDirectory)
+            ? runtimeDirectory
+            : Path.GetTempPath();
+        var path = Path.Combine(parent, $"supervisor-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        CreatePrivate(path, "the default socket directory");
+        return new RunDirectory(path, createdByUs: true);
+    }
+
+    private static RunDirectory OpenRequested(string path)
+    {
+        if (path.Length > MaxDirectoryPathLength)
+        {
+            throw new UsageException($"--socket-dir '{path}' is too long for Unix socket paths ({path.Length} > {MaxDirectoryPathLength} characters); choose a shorter path");
+        }
+        if (Libc.GetPathStatus(path) is not { } status)
+        {
+            CreatePrivate(path, "--socket-dir");
+            return new RunDirectory(path, createdByUs: true);
+        }
+        EnsurePrivate(path, status, "--socket-dir");
+        var directory = new RunDirectory(path, createdByUs: false);
+        directory.ClearStaleSockets();
+        return directory;
+    }
+
+    private static void CreatePrivate(string path, string what)
+    {
+        if (!Libc.TryMakeDirectory(path, PrivateMode, out var errno))
+        {
+            throw new UsageException($"{what} '{path}' cannot be created (errno {errno}: {Marshal.GetPInvokeErrorMessage(errno)}); choose a writable location with --socket-dir");
+        }
+        // mkdir honours the umask, which can only take bits away; check what we really got.
+        EnsurePrivate(path, Libc.GetPathStatus(path) ?? throw new UsageException($"{what} '{path}' vanished after it was created"), what);
+    }
+
+    private static void EnsurePrivate(string path, PathStatus status, string what)
+    {
+        if (status.IsSymbolicLink)
+        {
+            throw new UsageException($"{what} '{path}' is a symbolic link, which the supervisor does not follow; give the real directory");
+        }
+        if (!status.IsDirectory)
+        {
+            throw new UsageException($"{what} '{path}' exists and is not a directory; remove it or choose another path");
+        }
+        if (status.OwnerId != Libc.EffectiveUserId)
+        {
+            throw new UsageException($"{what} '{path}' is owned by uid {status.OwnerId}, not by the supervisor's user (uid {Libc.EffectiveUserId}); use a directory of your own");
+        }
+        if (status.Permissions != PrivateMode)
+        {
+            throw new UsageException($"{what} '{path}' has mode {Convert.ToString((int)status.Permissions, 8)}, so others could reach the workers; it must be 700 (chmod 700 '{path}')");
+        }
+    }
+
+    /// <summary>
+    /// A supervisor killed with SIGKILL leaves its socket files behind, and the next bind to those names
+    /// would fail. Remove them, unless another supervisor is alive on this directory, and never touch
+    /// anything that is not a socket owned by us.
+    /// </summary>
+    private void ClearStaleSockets()
+    {
+        if (IsControlSocketLive())
+        {
+            throw new UsageException($"--socket-dir '{FullPath}' is in use by another running supervisor; give each supervisor its own directory");
+        }
+        foreach (var path in OurSocketFiles())
+        {
+            TryDelete(path);
+        }
+        foreach (var path in Directory.EnumerateFileSystemEntries(FullPath).Where(IsOurSocketName))
+        {
+            throw new UsageException($"'{path}' in --socket-dir is not a socket of this user's; remove it or choose another directory");
+        }
+    }
+
+    private bool IsControlSocketLive()
+    {
+        if (Libc.GetPathStatus(ControlSocketPath) is not { IsSocket: true })
+        {
+            return false;
+        }
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(ControlSocketPath));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Files with the names this supervisor gives its sockets that are sockets owned by this user.</summary>
+    private List<string> OurSocketFiles() =>
+        Directory.Exists(FullPath)
+            ? Directory.EnumerateFileSystemEntries(FullPath)
+                .Where(IsOurSocketName)
+                .Where(path => Libc.GetPathStatus(path) is { IsSocket: true } status && status.OwnerId == Libc.EffectiveUserId)
+                .ToList()
+            : [];
+
+    private static bool IsOurSocketName(string path)
+    {
+        var name = Path.GetFileName(path);
+        return name == ControlSocketName || (name.EndsWith(".sock", StringComparison.Ordinal) && WorkerKeyPattern().IsMatch(name[..^".sock".Length]));
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [GeneratedRegex("^w[0-9]+-[0-9]+$")]
+    private static partial Regex WorkerKeyPattern();
+}

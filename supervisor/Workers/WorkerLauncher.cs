@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Supervisor.Configuration;
+using Supervisor.WorkerHost;
+
+namespace Supervisor.Workers;
+
+/// <summary>Turns the options into the command line and environment of one worker process.</summary>
+internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory runDirectory, TimeProvider time)
+{
+    // Container images and shells set these; any of them would make a worker bind a public port
+    // or fight over the supervisor's address.
+    private static readonly string[] ListenVariables =
+    [
+        "ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS", "ASPNETCORE_HTTPS_PORTS",
+        "DOTNET_URLS", "DOTNET_HTTP_PORTS", "DOTNET_HTTPS_PORTS",
+    ];
+
+    private static readonly string HookPath = typeof(WorkerProtocol).Assembly.Location;
+
+    private readonly string _dotnetHost = DotnetHost.Locate();
+
+    public WorkerProcess Launch(WorkerIdentity identity, Action<WorkerProcess, string, bool> onOutput)
+    {
+        var socketPath = runDirectory.WorkerSocketPath(identity.Key);
+        // A worker killed with SIGKILL leaves its socket file; the names are unique per spawn, but a
+        // leftover from an earlier run must not make Kestrel fail with "address in use".
+        if (File.Exists(socketPath))
+        {
+            File.Delete(socketPath);
+        }
+        return WorkerProcess.Start(identity, CreateStartInfo(identity, socketPath), time, onOutput);
+    }
+
+    private ProcessStartInfo CreateStartInfo(WorkerIdentity identity, string socketPath)
+    {
+        var startInfo = new ProcessStartInfo
+        {
+            FileName = options.App.IsDll ? _dotnetHost : options.App.Path,
+            WorkingDirectory = options.WorkingDirectory,
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        if (options.App.IsDll)
+        {
+            startInfo.ArgumentList.Add(options.App.Path);
+        }
+
+        var environment = startInfo.Environment;
+        foreach (var name in ListenVariables)
+        {
+            environment.Remove(name);
+        }
+        // The app's own shutdown timeout (HostOptions.ShutdownTimeout, 30 s by default) follows ours.
+        environment["DOTNET_SHUTDOWNTIMEOUTSECONDS"] = ((int)options.GracefulTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+        foreach (var (name, value) in options.WorkerEnvironment)
+        {
+            environment[name] = value;
+        }
+
+        var listenUrl = $"http://unix:{socketPath}";
+        environment["ASPNETCORE_URLS"] = listenUrl;
+        environment[WorkerProtocol.ListenUrlVariable] = listenUrl;
+        environment[WorkerProtocol.ControlSocketVariable] = runDirectory.ControlSocketPath;
+        environment[WorkerProtocol.WorkerKeyVariable] = identity.Key;
+        environment[WorkerProtocol.WorkerIdVariable] = identity.Slot.ToString(CultureInfo.InvariantCulture);
+        environment[WorkerProtocol.WorkerGenerationVariable] = identity.Generation.ToString(CultureInfo.InvariantCulture);
+        environment["DOTNET_STARTUP_HOOKS"] = environment.TryGetValue("DOTNET_STARTUP_HOOKS", out var hooks) && !string.IsNullOrEmpty(hooks)
+            ? $"{hooks}{Path.PathSeparator}{HookPath}"
+            : HookPath;
+        return startInfo;
+    }
+
+    /// <summary>Finds the <c>dotnet</c> host of the installation the supervisor itself runs on.</summary>
+    private static class DotnetHost
+    {
+        public static string Locate()
+        {
+            // .../dotnet/shared/Microsoft.NETCore.App/10.0.x/ → .../dotnet/dotnet
+            var runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
+            var candidates = new[]
+            {
+                Path.GetFullPath(Path.Combine(runtimeDirectory, "..", "..", "..", "dotnet")),
+                Path.Combine(Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? "", "dotnet"),
+            };
+            return candidates.FirstOrDefault(File.Exists) ?? "dotnet";
+        }
+    }
+}

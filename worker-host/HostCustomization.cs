@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Supervisor.WorkerHost;
+
+/// <summary>What the worker-host adds to the app's host while it is being built.</summary>
+internal static class HostCustomization
+{
+    public static void Apply(object? builder, WorkerSettings settings)
+    {
+        switch (builder)
+        {
+            case HostApplicationBuilder applicationBuilder: // WebApplication.CreateBuilder, Host.CreateApplicationBuilder
+                OverrideListenUrl(applicationBuilder.Configuration, settings);
+                AddServices(applicationBuilder.Services);
+                break;
+            case IHostBuilder hostBuilder: // Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...)
+                hostBuilder.ConfigureAppConfiguration((_, configuration) => OverrideListenUrl(configuration, settings));
+                hostBuilder.ConfigureServices(AddServices);
+                break;
+        }
+    }
+
+    // ASPNETCORE_URLS already points the app at its socket; an app that sets "urls" in its own
+    // appsettings or with UseUrls would override that, so the last configuration source repeats it.
+    private static void OverrideListenUrl(IConfigurationBuilder configuration, WorkerSettings settings)
+    {
+        if (settings.ListenUrl is { Length: > 0 } url)
+        {
+            configuration.AddInMemoryCollection([new KeyValuePair<string, string?>("urls", url)]);
+        }
+    }
+
+    private static void AddServices(IServiceCollection services) =>
+        services.AddSingleton<IStartupFilter, ForwardedFromSupervisorStartupFilter>();
+}

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+
+namespace Supervisor.WorkerHost;
+
+/// <summary>
+/// Everything the worker-host does inside the app's process: says hello, reports readiness when the
+/// app's server has started, beats a heartbeat, and stops the app if the supervisor disappears.
+/// </summary>
+internal sealed class WorkerAgent : IDisposable
+{
+    // How long a worker whose supervisor vanished gets to stop gracefully before it exits hard.
+    // Its clients were the supervisor's connections, which are already gone, so this is short.
+    private static readonly TimeSpan OrphanGracePeriod = TimeSpan.FromSeconds(1);
+
+    private readonly WorkerSettings _settings;
+    private readonly ControlConnection _control;
+    private readonly Timer _heartbeat;
+    private IHostApplicationLifetime? _lifetime;
+
+    private WorkerAgent(WorkerSettings settings, ControlConnection control)
+    {
+        _settings = settings;
+        _control = control;
+        _heartbeat = new Timer(_ => _control.Send(WorkerProtocol.Heartbeat), null, Timeout.Infinite, Timeout.Infinite);
+    }
+
+    public static void StartFromEnvironment()
+    {
+        var settings = WorkerSettings.FromEnvironment();
+        if (settings is null)
+        {
+            return;
+        }
+        var agent = new WorkerAgent(settings, ControlConnection.Connect(settings.ControlSocketPath));
+        agent.Start();
+    }
+
+    private void Start()
+    {
+        _control.Send($"{WorkerProtocol.Hello} {_settings.WorkerKey} {Environment.ProcessId}");
+        _heartbeat.Change(_settings.HeartbeatInterval, _settings.HeartbeatInterval);
+        _control.WatchForClose(OnSupervisorLost);
+        DiagnosticListener.AllListeners.Subscribe(new HostingEventObserver(this));
+    }
+
+    /// <summary>The host is about to be built: the last moment to add services and configuration.</summary>
+    internal void OnHostBuilding(object? builder) => HostCustomization.Apply(builder, _settings);
+
+    /// <summary>The host exists: readiness follows its lifetime.</summary>
+    internal void OnHostBuilt(object? host)
+    {
+        if (host is not IHost builtHost || builtHost.Services.GetService(typeof(IHostApplicationLifetime)) is not IHostApplicationLifetime lifetime)
+        {
+            return;
+        }
+        _lifetime = lifetime;
+        // ApplicationStarted fires after the server's sockets are bound: the worker can take requests.
+        lifetime.ApplicationStarted.Register(() => _control.Send(WorkerProtocol.Ready));
+        lifetime.ApplicationStopping.Register(() => _control.Send(WorkerProtocol.Stopping));
+    }
+
+    private void OnSupervisorLost()
+    {
+        HookLog.Write("the supervisor went away; stopping this worker");
+        Dispose();
+        if (_lifetime is null)
+        {
+            Environment.Exit(1);
+            return;
+        }
+        _lifetime.StopApplication();
+        var watchdog = new Thread(() =>
+        {
+            Thread.Sleep(OrphanGracePeriod);
+            Environment.Exit(1);
+        })
+        {
+            IsBackground = true,
+            Name = "orphan-watchdog",
+        };
+        watchdog.Start();
+    }
+
+    /// <summary>Stops the heartbeat; the agent otherwise lives as long as the process.</summary>
+    public void Dispose() => _heartbeat.Dispose();
+}

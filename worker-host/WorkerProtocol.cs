@@ -1,0 +1,41 @@
+namespace Supervisor.WorkerHost;
+
+/// <summary>
+/// The contract between the supervisor and the worker-host: the environment the supervisor gives each
+/// worker, and the newline-delimited messages the worker-host sends back over the control socket.
+/// Both sides compile against this one definition.
+/// </summary>
+public static class WorkerProtocol
+{
+    /// <summary>Path of the supervisor's control socket (a Unix socket in the private run directory).</summary>
+    public const string ControlSocketVariable = "SUPERVISOR_CONTROL_SOCKET";
+
+    /// <summary>Unique name of this worker process, e.g. <c>w2-7</c>: slot 2, the 7th spawn.</summary>
+    public const string WorkerKeyVariable = "SUPERVISOR_WORKER_KEY";
+
+    /// <summary>The worker's slot, 0..N-1, stable across respawns: lets an app run singletons in one worker.</summary>
+    public const string WorkerIdVariable = "SUPERVISOR_WORKER_ID";
+
+    /// <summary>The reload generation the worker belongs to, 1 at start and one more per reload.</summary>
+    public const string WorkerGenerationVariable = "SUPERVISOR_WORKER_GENERATION";
+
+    /// <summary>The URL the worker must serve on (<c>http://unix:/run/dir/w2-7.sock</c>).</summary>
+    public const string ListenUrlVariable = "SUPERVISOR_LISTEN_URL";
+
+    /// <summary>Milliseconds between heartbeats.</summary>
+    public const string HeartbeatIntervalVariable = "SUPERVISOR_HEARTBEAT_MS";
+
+    /// <summary>First message on a connection: <c>hello KEY PID</c>.</summary>
+    public const string Hello = "hello";
+
+    /// <summary>The app's server is listening: the worker may take requests.</summary>
+    public const string Ready = "ready";
+
+    /// <summary>Sent periodically from a thread-pool timer while the process is alive and not frozen.</summary>
+    public const string Heartbeat = "heartbeat";
+
+    /// <summary>The app has begun its graceful shutdown.</summary>
+    public const string Stopping = "stopping";
+
+    public const int DefaultHeartbeatMilliseconds = 1000;
+}
