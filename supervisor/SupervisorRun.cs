@@ -67,7 +67,10 @@ internal static class SupervisorRun
         catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
         {
             var binds = string.Join(", ", options.Binds);
-            var reason = exception is AddressInUseException ? "the address is already in use" : exception.Message;
+            // Kestrel wraps the AddressInUseException in an IOException that repeats the address.
+            var reason = exception is AddressInUseException || exception.InnerException is AddressInUseException
+                ? "the address is already in use"
+                : exception.Message.TrimEnd('.');
             throw new StartupFailureException(
                 $"cannot listen on {binds}: {reason}; stop whatever holds it or choose another --bind", ExitCodes.RuntimeFailure, exception);
         }

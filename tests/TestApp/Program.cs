@@ -25,6 +25,8 @@ app.MapGet("/whoami", (HttpContext context) => new WhoAmI(
     Environment.CurrentDirectory));
 app.MapGet("/slow", async (int ms) =>
 {
+    // Tests wait for this line (the supervisor logs worker output) to know the request is in flight.
+    Console.WriteLine($"slow request started: {ms} ms");
     // Deliberately not cancelled by shutdown: a graceful stop must let it finish.
     await Task.Delay(ms);
     return Results.Text($"slept {ms} ms in {Environment.ProcessId}");

@@ -1,0 +1,57 @@
+using CliWrap;
+using CliWrap.Buffered;
+
+namespace Supervisor.Tests.Infrastructure;
+
+/// <summary>
+/// The real binaries the integration tests run: the supervisor as a user gets it from
+/// <c>dotnet publish supervisor</c>, the sample app, and the misbehaving test app. Published once per run.
+/// </summary>
+internal static class Artifacts
+{
+    private static readonly Lazy<Task<PublishedArtifacts>> Published = new(PublishAllAsync);
+
+    public static Task<PublishedArtifacts> GetAsync() => Published.Value;
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    private static async Task<PublishedArtifacts> PublishAllAsync()
+    {
+        var root = Path.Combine(RepositoryRoot, "artifacts", "test");
+        var supervisor = await PublishAsync("supervisor/Supervisor.csproj", Path.Combine(root, "supervisor"));
+        var testApp = await PublishAsync("tests/TestApp/TestApp.csproj", Path.Combine(root, "testapp"));
+        var helloApi = await PublishAsync("samples/HelloApi/HelloApi.csproj", Path.Combine(root, "helloapi"));
+        return new PublishedArtifacts(
+            Path.Combine(supervisor, "supervisor"),
+            Path.Combine(testApp, "TestApp.dll"),
+            Path.Combine(helloApi, "HelloApi.dll"));
+    }
+
+    private static async Task<string> PublishAsync(string project, string output)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var result = await CliWrap.Cli.Wrap("dotnet")
+            .WithArguments(["publish", Path.Combine(RepositoryRoot, project), "-c", "Release", "-o", output, "--nologo"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(timeout.Token);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"dotnet publish {project} failed ({result.ExitCode}):\n{result.StandardOutput}\n{result.StandardError}");
+        }
+        return output;
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Supervisor.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("Supervisor.sln not found above " + AppContext.BaseDirectory);
+    }
+}
+
+internal sealed record PublishedArtifacts(string Supervisor, string TestApp, string HelloApi);

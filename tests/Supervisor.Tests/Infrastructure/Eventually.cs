@@ -1,0 +1,25 @@
+namespace Supervisor.Tests.Infrastructure;
+
+/// <summary>
+/// Polls a condition that has no event to await (another process's death, for one), with a bound.
+/// Returns how long it took, so a test can assert on the time too.
+/// </summary>
+internal static class Eventually
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
+    public static async Task<TimeSpan> TrueAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var started = TimeProvider.System.GetTimestamp();
+        while (!condition())
+        {
+            var elapsed = TimeProvider.System.GetElapsedTime(started);
+            if (elapsed > timeout)
+            {
+                throw new TimeoutException($"Not true within {timeout.TotalSeconds} s: {what}");
+            }
+            await Task.Delay(PollInterval);
+        }
+        return TimeProvider.System.GetElapsedTime(started);
+    }
+}

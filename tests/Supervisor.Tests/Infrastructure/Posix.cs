@@ -1,0 +1,33 @@
+using System.Runtime.InteropServices;
+
+namespace Supervisor.Tests.Infrastructure;
+
+/// <summary>Real signals, and whether a process still exists, from the test's side.</summary>
+internal static partial class Posix
+{
+    public const int SIGINT = 2;
+    public const int SIGQUIT = 3;
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+
+    public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;
+
+    /// <summary>True while the process exists and is not a zombie (a zombie has exited; only its parent has not reaped it).</summary>
+    public static bool IsAlive(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
+        return state is not ('Z' or 'X');
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int sig);
+}

@@ -1,0 +1,205 @@
+using System.Net;
+using System.Net.Sockets;
+using CliWrap;
+using CliWrap.Buffered;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>
+/// Bad input is refused with one line that names the problem and the fix, a documented exit code,
+/// and nothing left behind: no worker started, no socket directory created.
+/// </summary>
+public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _scratch = Directory.CreateTempSubdirectory("sup-bad-").FullName;
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    [Fact]
+    public async Task A_missing_app_is_refused()
+    {
+        var result = await RunAsync("--app", Path.Combine(_scratch, "Missing.dll"));
+
+        AssertRefused(result, 2, "does not exist");
+    }
+
+    [Fact]
+    public async Task An_app_that_is_not_an_aspnetcore_app_is_refused()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var console = Path.Combine(_scratch, "Console.dll");
+        File.Copy(artifacts.TestApp, console);
+        await File.WriteAllTextAsync(Path.Combine(_scratch, "Console.runtimeconfig.json"),
+            """{ "runtimeOptions": { "framework": { "name": "Microsoft.NETCore.App", "version": "10.0.0" } } }""");
+
+        var result = await RunAsync("--app", console);
+
+        AssertRefused(result, 2, "is not an ASP.NET Core app");
+    }
+
+    [Fact]
+    public async Task A_dll_that_is_not_an_app_is_refused()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var library = Path.Combine(Path.GetDirectoryName(artifacts.Supervisor)!, "Supervisor.WorkerHost.dll");
+
+        var result = await RunAsync("--app", library);
+
+        AssertRefused(result, 2, "runtimeconfig.json is missing");
+    }
+
+    [Theory]
+    [InlineData("--workers", "0", "--workers must be at least 1")]
+    [InlineData("--workers", "many", "--workers")]
+    [InlineData("--frobnicate", "1", "--frobnicate")]
+    [InlineData("--bind", "1.2.3", "invalid --bind '1.2.3'")]
+    [InlineData("--bind", "127.0.0.1:99999", "not a port number")]
+    [InlineData("--env", "NOEQUALS", "is not KEY=VALUE")]
+    [InlineData("--graceful-timeout", "-1", "--graceful-timeout must be")]
+    public async Task Bad_options_are_refused_before_anything_starts(string option, string value, string expected)
+    {
+        var artifacts = await Artifacts.GetAsync();
+
+        var result = await RunAsync("--app", artifacts.TestApp, option, value, "--bind", "127.0.0.1:0");
+
+        AssertRefused(result, 2, expected);
+    }
+
+    [Fact]
+    public async Task A_bad_web_concurrency_is_refused()
+    {
+        var artifacts = await Artifacts.GetAsync();
+
+        var result = await RunAsync(new Dictionary<string, string?> { ["WEB_CONCURRENCY"] = "lots" }, "--app", artifacts.TestApp);
+
+        AssertRefused(result, 2, "WEB_CONCURRENCY='lots'");
+    }
+
+    [Fact]
+    public async Task A_port_already_in_use_is_refused_with_no_worker_started()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        using var occupant = new TcpListener(IPAddress.Loopback, 0);
+        occupant.Start();
+        var port = ((IPEndPoint)occupant.LocalEndpoint).Port;
+        var socketDirectory = Path.Combine(_scratch, "run");
+
+        var result = await RunAsync("--app", artifacts.TestApp, "--bind", $"127.0.0.1:{port}", "--socket-dir", socketDirectory);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("address is already in use", result.StandardError);
+        Assert.DoesNotContain("Booting worker", result.StandardError);
+        Assert.False(Directory.Exists(socketDirectory), "the socket directory is removed again");
+    }
+
+    [Fact]
+    public async Task A_socket_directory_others_can_open_is_refused_and_left_alone()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var shared = Directory.CreateDirectory(Path.Combine(_scratch, "shared")).FullName;
+        File.SetUnixFileMode(shared, (UnixFileMode)0b111_111_111);
+        var bystander = Path.Combine(shared, "w0-1.sock");
+        await File.WriteAllTextAsync(bystander, "not ours to delete");
+
+        var result = await RunAsync("--app", artifacts.TestApp, "--socket-dir", shared, "--bind", "127.0.0.1:0");
+
+        AssertRefused(result, 2, "it must be 700");
+        Assert.True(File.Exists(bystander));
+    }
+
+    [Fact]
+    public async Task A_socket_directory_that_is_a_symbolic_link_is_refused()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var target = Directory.CreateDirectory(Path.Combine(_scratch, "target")).FullName;
+        File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var link = Path.Combine(_scratch, "link");
+        File.CreateSymbolicLink(link, target);
+
+        var result = await RunAsync("--app", artifacts.TestApp, "--socket-dir", link, "--bind", "127.0.0.1:0");
+
+        AssertRefused(result, 2, "is a symbolic link");
+        Assert.Empty(Directory.GetFileSystemEntries(target));
+    }
+
+    [Fact]
+    public async Task A_socket_directory_owned_by_another_user_is_refused()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var foreign = Directory.CreateDirectory(Path.Combine(_scratch, "foreign")).FullName;
+        File.SetUnixFileMode(foreign, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var chown = await CliWrap.Cli.Wrap("chown").WithArguments(["65534", foreign]).WithValidation(CommandResultValidation.None).ExecuteBufferedAsync();
+        if (chown.ExitCode != 0)
+        {
+            output.WriteLine($"chown needs root; checked the owner rule only where it can be set up: {chown.StandardError}");
+            return;
+        }
+
+        var result = await RunAsync("--app", artifacts.TestApp, "--socket-dir", foreign, "--bind", "127.0.0.1:0");
+
+        AssertRefused(result, 2, "is owned by uid 65534");
+    }
+
+    [Fact]
+    public async Task Workers_that_fail_at_start_end_the_supervisor_with_exit_3_and_their_last_words()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var socketDirectory = Path.Combine(_scratch, "run");
+
+        var result = await RunAsync("--app", artifacts.TestApp, "--workers", "2", "--bind", "127.0.0.1:0", "--socket-dir", socketDirectory,
+            "--env", "TESTAPP_FAIL_AT_START=cannot open database 'orders'");
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("Worker failed to boot", result.StandardError);
+        Assert.Contains("cannot open database 'orders'", result.StandardError);
+        Assert.False(Directory.Exists(socketDirectory));
+        AssertNoWorkerLeft(result.StandardError);
+    }
+
+    [Fact]
+    public async Task Workers_that_never_become_ready_end_the_supervisor_at_the_boot_timeout()
+    {
+        var artifacts = await Artifacts.GetAsync();
+
+        var result = await RunAsync("--app", artifacts.TestApp, "--workers", "2", "--bind", "127.0.0.1:0", "--boot-timeout", "2",
+            "--env", "TESTAPP_START_DELAY_MS=60000");
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("was not ready within 2 s", result.StandardError);
+        AssertNoWorkerLeft(result.StandardError);
+    }
+
+    private static void AssertRefused(BufferedCommandResult result, int exitCode, string expected)
+    {
+        Assert.Equal(exitCode, result.ExitCode);
+        var lines = result.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(lines);
+        Assert.StartsWith("supervisor: error: ", line);
+        Assert.Contains(expected, line);
+        Assert.DoesNotContain("Booting worker", result.StandardError);
+    }
+
+    private static void AssertNoWorkerLeft(string log)
+    {
+        var pids = System.Text.RegularExpressions.Regex.Matches(log, @"Booting worker with pid: (\d+)").Select(m => int.Parse(m.Groups[1].Value)).ToList();
+        Assert.NotEmpty(pids);
+        Assert.All(pids, pid => Assert.False(Posix.IsAlive(pid), $"worker {pid} was left running"));
+    }
+
+    private Task<BufferedCommandResult> RunAsync(params string[] arguments) => RunAsync(new Dictionary<string, string?>(), arguments);
+
+    private async Task<BufferedCommandResult> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] arguments)
+    {
+        var artifacts = await Artifacts.GetAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var result = await CliWrap.Cli.Wrap(artifacts.Supervisor)
+            .WithArguments(arguments)
+            .WithEnvironmentVariables(environment)
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(timeout.Token);
+        output.WriteLine($"exit {result.ExitCode}\n{result.StandardError}");
+        return result;
+    }
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Sockets;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>Workers that crash, a supervisor that is stopped or killed: the pool's life and death.</summary>
+public sealed class LifecycleTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_worker_killed_from_outside_is_replaced_and_requests_keep_succeeding()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        using var client = supervisor.CreateClient();
+        var victim = supervisor.BootedWorkerPids[0];
+        var linesBefore = supervisor.LineCount;
+
+        Posix.Kill(victim, Posix.SIGKILL);
+        await supervisor.WaitForLogAsync($@"Worker \(pid:{victim}\) was killed by signal 9", TimeSpan.FromSeconds(10), linesBefore);
+        var replacement = int.Parse((await supervisor.WaitForLogAsync(@"Booting worker with pid: (\d+) \(worker 0", TimeSpan.FromSeconds(10), linesBefore)).Groups[1].Value);
+        await supervisor.WaitForLogAsync($@"Worker 0 ready \(pid: {replacement}", SupervisorProcess.StartTimeout, linesBefore);
+
+        var servedBy = new HashSet<int>();
+        for (var i = 0; i < 200 && !servedBy.Contains(replacement); i++)
+        {
+            servedBy.Add((await WhoAmI.GetAsync(client)).Pid);
+        }
+        Assert.Contains(replacement, servedBy);
+        Assert.DoesNotContain(victim, servedBy);
+        Assert.False(Posix.IsAlive(victim));
+    }
+
+    [Fact]
+    public async Task Sigterm_lets_an_in_flight_request_finish_then_exits_0_leaving_no_process_behind()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        using var client = supervisor.CreateClient();
+        var workers = supervisor.BootedWorkerPids;
+
+        var inFlight = client.GetAsync("/slow?ms=3000");
+        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        supervisor.Signal(Posix.SIGTERM);
+        await supervisor.WaitForLogAsync("Handling signal: term", TimeSpan.FromSeconds(5));
+
+        // The listener closes at once, while the request in flight is still being served.
+        await Eventually.TrueAsync(() => !AcceptsConnections(supervisor.BaseAddress), TimeSpan.FromSeconds(2), "the public listener is closed");
+        Assert.False(inFlight.IsCompleted, "the slow request should still be running when the listener closes");
+
+        using var response = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Matches("^slept 3000 ms", await response.Content.ReadAsStringAsync());
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        Assert.All(workers, pid => Assert.False(Posix.IsAlive(pid), $"worker {pid} outlived the supervisor"));
+        Assert.Contains("Shutting down: Master", supervisor.Log);
+    }
+
+    [Theory]
+    [InlineData(Posix.SIGINT)]
+    [InlineData(Posix.SIGQUIT)]
+    public async Task Sigint_and_sigquit_stop_quickly_and_exit_0(int signal)
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        var workers = supervisor.BootedWorkerPids;
+
+        supervisor.Signal(signal);
+
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.All(workers, pid => Assert.False(Posix.IsAlive(pid), $"worker {pid} outlived the supervisor"));
+    }
+
+    [Fact]
+    public async Task A_supervisor_killed_with_sigkill_leaves_no_worker_behind_and_a_restart_binds_cleanly()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var socketDirectory = Path.Combine(Path.GetTempPath(), $"sup-test-{Guid.NewGuid():N}"[..24]);
+        try
+        {
+            await using (var first = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "3", "--socket-dir", socketDirectory))
+            {
+                var workers = first.BootedWorkerPids;
+                first.Signal(Posix.SIGKILL);
+
+                var gone = await Eventually.TrueAsync(() => workers.All(pid => !Posix.IsAlive(pid)), TimeSpan.FromSeconds(2), "every worker exits within 2 s of the supervisor's death");
+                output.WriteLine($"workers gone {gone.TotalMilliseconds:F0} ms after SIGKILL");
+                Assert.NotEmpty(Directory.GetFiles(socketDirectory, "*.sock")); // What a killed supervisor leaves behind.
+            }
+
+            await using var second = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "3", "--socket-dir", socketDirectory);
+            using var client = second.CreateClient();
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+        finally
+        {
+            if (Directory.Exists(socketDirectory))
+            {
+                Directory.Delete(socketDirectory, recursive: true);
+            }
+        }
+    }
+
+    private static bool AcceptsConnections(Uri address)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Connect(address.Host, address.Port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}

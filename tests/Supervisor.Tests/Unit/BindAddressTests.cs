@@ -1,0 +1,43 @@
+using Supervisor.Cli;
+using Supervisor.Configuration;
+
+namespace Supervisor.Tests.Unit;
+
+public sealed class BindAddressTests
+{
+    [Theory]
+    [InlineData("127.0.0.1:8000", "127.0.0.1", 8000)]
+    [InlineData("0.0.0.0:80", "0.0.0.0", 80)]
+    [InlineData("[::]:8080", "::", 8080)]
+    [InlineData("[::1]", "::1", 8000)]
+    [InlineData("localhost:5000", "localhost", 5000)]
+    [InlineData(":9000", "0.0.0.0", 9000)]
+    [InlineData("10.1.2.3", "10.1.2.3", 8000)]
+    [InlineData("127.0.0.1:0", "127.0.0.1", 0)]
+    public void Tcp_addresses_parse_in_gunicorn_syntax(string text, string host, int port) =>
+        Assert.Equal(new TcpBind(host, port), BindAddress.Parse(text));
+
+    [Fact]
+    public void A_unix_address_becomes_an_absolute_path() =>
+        Assert.Equal(new UnixBind(Path.GetFullPath("app.sock")), BindAddress.Parse("unix:app.sock"));
+
+    [Theory]
+    [InlineData("", "empty")]
+    [InlineData("unix:", "socket path is missing")]
+    [InlineData("1.2.3", "not an IP address")]
+    [InlineData("example.com:80", "not an IP address")]
+    [InlineData("127.0.0.1:http", "not a port number")]
+    [InlineData("127.0.0.1:70000", "not a port number")]
+    [InlineData("::1:8000", "brackets")]
+    [InlineData("[::1:8000", "closing ']'")]
+    public void Malformed_addresses_are_refused_with_the_reason(string text, string reason)
+    {
+        var error = Assert.Throws<UsageException>(() => BindAddress.Parse(text));
+        Assert.Contains(reason, error.Message);
+        Assert.Contains("HOST:PORT", error.Message);
+    }
+
+    [Fact]
+    public void Addresses_print_the_way_they_are_written() =>
+        Assert.Equal("[::1]:8000", BindAddress.Parse("[::1]:8000").ToString());
+}
