@@ -19,6 +19,10 @@ internal static class SupervisorRun
     // A quick stop still lets workers run their shutdown hooks, briefly.
     private static readonly TimeSpan QuickStopTimeout = TimeSpan.FromSeconds(1);
 
+    // Without --request-timeout a request may take as long as it needs, like behind Gunicorn; YARP's
+    // own idle limit (100 s by default) would otherwise cut long polls and quiet streams.
+    private static readonly TimeSpan NoRequestTimeout = TimeSpan.FromDays(1);
+
     public static async Task<int> RunAsync(SupervisorOptions options, ILogger log)
     {
         var events = Channel.CreateUnbounded<ArbiterEvent>(new UnboundedChannelOptions { SingleReader = true });
@@ -26,8 +30,9 @@ internal static class SupervisorRun
         using var runDirectory = RunDirectory.Open(options.SocketDirectory);
         log.Information("Starting supervisor {Version}", typeof(SupervisorRun).Assembly.GetName().Version?.ToString(3));
         await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer);
-        var destinations = new WorkerDestinations();
-        await using var front = FrontDoor.Build(options, runDirectory, destinations, log);
+        var destinations = new WorkerDestinations(options.RequestTimeout > TimeSpan.Zero ? options.RequestTimeout : NoRequestTimeout);
+        var requestLimits = new RequestLimits(events.Writer);
+        await using var front = FrontDoor.Build(options, runDirectory, destinations, requestLimits, log);
         await StartFrontAsync(front, options);
         foreach (var address in FrontDoor.ListeningAddresses(front))
         {
@@ -35,7 +40,7 @@ internal static class SupervisorRun
         }
         log.Information("Using worker: {App} ({Mode})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe");
 
-        var arbiter = new Arbiter(options, new WorkerLauncher(options, runDirectory, TimeProvider.System), destinations, runDirectory, events, log, TimeProvider.System);
+        var arbiter = new Arbiter(options, new WorkerLauncher(options, runDirectory, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
 
         if (stop.ExitCode == ExitCodes.Success)
@@ -49,7 +54,7 @@ internal static class SupervisorRun
         var graceful = stop.Mode == StopMode.Graceful;
         var timeout = graceful ? options.GracefulTimeout : QuickStopTimeout;
         await StopFrontAsync(front, graceful ? timeout : TimeSpan.Zero, signals.QuickStopRequested);
-        await WorkerShutdown.StopAsync([.. arbiter.Workers], timeout, log, signals.QuickStopRequested);
+        await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, signals.QuickStopRequested);
         log.Information("Shutting down: Master");
         if (stop.ExitCode == ExitCodes.WorkerBootFailure)
         {

@@ -12,9 +12,12 @@ internal sealed record WorkerReported(string WorkerKey, string Message) : Arbite
 /// <summary>A worker's control connection closed: it is exiting, or its worker-host failed.</summary>
 internal sealed record WorkerDisconnected(string WorkerKey) : ArbiterEvent;
 
-internal sealed record WorkerExited(WorkerProcess Worker, int ExitCode) : ArbiterEvent;
+internal sealed record WorkerExited(WorkerProcess Process, int ExitCode) : ArbiterEvent;
+
+/// <summary>The proxy forwarded a worker's last request under --max-requests.</summary>
+internal sealed record WorkerRequestLimitReached(string WorkerKey, long Limit) : ArbiterEvent;
 
 internal sealed record SignalReceived(PosixSignal Signal) : ArbiterEvent;
 
-/// <summary>Time passed: check deadlines (boot timeouts, due respawns) and probe workers without a worker-host.</summary>
+/// <summary>Time passed: check deadlines (boot timeouts, heartbeats, due respawns) and sample memory.</summary>
 internal sealed record Tick : ArbiterEvent;

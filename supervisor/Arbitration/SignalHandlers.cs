@@ -9,16 +9,23 @@ namespace Supervisor.Arbitration;
 /// </summary>
 internal sealed class SignalHandlers : IDisposable
 {
+    // SIGHUP must be handled: its default action would kill the supervisor, and with it every worker.
+    private static readonly PosixSignal[] Handled =
+    [
+        PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT,
+        PosixSignal.SIGHUP, PosixSignal.SIGTTIN, PosixSignal.SIGTTOU,
+    ];
+
     private readonly List<PosixSignalRegistration> _registrations = [];
     private readonly CancellationTokenSource _hurry = new();
 
     public SignalHandlers(ChannelWriter<ArbiterEvent> events)
     {
-        foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT })
+        foreach (var signal in Handled)
         {
             _registrations.Add(PosixSignalRegistration.Create(signal, context =>
             {
-                context.Cancel = true; // The supervisor decides how to stop; the runtime must not exit by itself.
+                context.Cancel = true; // The supervisor decides what a signal does; the runtime must not act on it.
                 events.TryWrite(new SignalReceived(context.Signal));
                 if (context.Signal is PosixSignal.SIGINT or PosixSignal.SIGQUIT)
                 {

@@ -20,12 +20,17 @@ internal sealed class SupervisorCommand
     /// <summary>Gunicorn bounds a worker's boot by --timeout, whose default is 30 s.</summary>
     public const int DefaultBootTimeoutSeconds = 30;
 
+    /// <summary>Gunicorn's default worker timeout.</summary>
+    public const int DefaultTimeoutSeconds = 30;
+
     public const string Description = """
         Runs an ASP.NET Core app as N worker processes behind one public address, the way Gunicorn runs a
         Python app: the supervisor binds --bind, starts the workers on private Unix sockets, forwards each
         request to a ready worker (YARP, least busy of two random choices) and keeps the pool healthy.
 
-        Signals: TERM graceful stop; INT, QUIT quick stop.
+        Signals: TERM graceful stop; INT, QUIT quick stop; HUP reload (a new generation of workers from
+        the app on disk, swapped in when all are ready, abandoned if any fails to boot); TTIN / TTOU one
+        worker more / fewer.
         Exit codes: 0 clean stop; 1 run-time failure (address in use, ...); 2 bad command line; 3 workers failed to boot.
         Differences from Gunicorn: --app names a built .NET app instead of a module:variable; the default is
         2 workers instead of 1, because a .NET worker is multi-threaded and uses every core; workers are
@@ -78,6 +83,41 @@ internal sealed class SupervisorCommand
         HelpName = "SECONDS",
     };
 
+    private readonly Option<int> _timeout = new("--timeout", "-t")
+    {
+        Description = "Seconds of heartbeat silence after which a worker (frozen, deadlocked, stopped) is killed and replaced. 0 turns the check off. A slow request on a live worker is not a reason: see --request-timeout.",
+        DefaultValueFactory = _ => DefaultTimeoutSeconds,
+        HelpName = "SECONDS",
+    };
+
+    private readonly Option<int> _requestTimeout = new("--request-timeout")
+    {
+        Description = "Seconds without response activity from a worker after which the client gets 504 (the worker lives on). 0 means no limit.",
+        DefaultValueFactory = _ => 0,
+        HelpName = "SECONDS",
+    };
+
+    private readonly Option<int> _maxRequests = new("--max-requests")
+    {
+        Description = "Recycle a worker after it has served this many requests (overlapped: its replacement is ready first). 0 turns it off.",
+        DefaultValueFactory = _ => 0,
+        HelpName = "N",
+    };
+
+    private readonly Option<int> _maxRequestsJitter = new("--max-requests-jitter")
+    {
+        Description = "Add a random 0..N to each worker's --max-requests, so workers do not all recycle at once.",
+        DefaultValueFactory = _ => 0,
+        HelpName = "N",
+    };
+
+    private readonly Option<int> _maxMemory = new("--max-memory")
+    {
+        Description = "Recycle a worker whose resident memory stays above this many MB for 3 s. 0 turns it off. (Not in Gunicorn: PM2's max_memory_restart, uWSGI's reload-on-rss.)",
+        DefaultValueFactory = _ => 0,
+        HelpName = "MB",
+    };
+
     private readonly Option<string?> _socketDir = new("--socket-dir")
     {
         Description = "Directory for the workers' Unix sockets, created with mode 0700 (an existing one must be yours and 0700). Default: a fresh directory under $XDG_RUNTIME_DIR, else the temp directory.",
@@ -93,7 +133,11 @@ internal sealed class SupervisorCommand
 
     public SupervisorCommand()
     {
-        Root = new RootCommand(Description) { _app, _workers, _bind, _chdir, _env, _gracefulTimeout, _bootTimeout, _socketDir, _logLevel };
+        Root = new RootCommand(Description)
+        {
+            _app, _workers, _bind, _chdir, _env, _gracefulTimeout, _bootTimeout,
+            _timeout, _requestTimeout, _maxRequests, _maxRequestsJitter, _maxMemory, _socketDir, _logLevel,
+        };
     }
 
     public RootCommand Root { get; }
@@ -131,6 +175,11 @@ internal sealed class SupervisorCommand
             WorkerEnvironment = ParseEnvironment(result.GetValue(_env) ?? []),
             GracefulTimeout = Seconds(_gracefulTimeout, result.GetValue(_gracefulTimeout), allowZero: true),
             BootTimeout = Seconds(_bootTimeout, result.GetValue(_bootTimeout), allowZero: false),
+            Timeout = Seconds(_timeout, result.GetValue(_timeout), allowZero: true),
+            RequestTimeout = Seconds(_requestTimeout, result.GetValue(_requestTimeout), allowZero: true),
+            MaxRequests = NotNegative(_maxRequests, result.GetValue(_maxRequests)),
+            MaxRequestsJitter = NotNegative(_maxRequestsJitter, result.GetValue(_maxRequestsJitter)),
+            MaxMemoryBytes = NotNegative(_maxMemory, result.GetValue(_maxMemory)) * 1_048_576L,
             SocketDirectory = result.GetValue(_socketDir) is { } socketDir ? Path.GetFullPath(socketDir) : null,
             LogLevel = result.GetValue(_logLevel),
         };
@@ -161,6 +210,9 @@ internal sealed class SupervisorCommand
         }
         return environment;
     }
+
+    private static int NotNegative(Option option, int value) =>
+        value >= 0 ? value : throw new UsageException($"{option.Name} must be 0 or more (got {value})");
 
     private static TimeSpan Seconds(Option option, int seconds, bool allowZero) =>
         seconds > 0 || (allowZero && seconds == 0)

@@ -18,6 +18,20 @@ internal sealed record SupervisorOptions
 
     public required TimeSpan BootTimeout { get; init; }
 
+    /// <summary>Heartbeat silence after which a worker is killed; zero turns the check off.</summary>
+    public required TimeSpan Timeout { get; init; }
+
+    /// <summary>No response activity from a worker for this long gives the client 504; zero means no limit.</summary>
+    public required TimeSpan RequestTimeout { get; init; }
+
+    /// <summary>Recycle a worker after this many requests (plus up to <see cref="MaxRequestsJitter"/>); zero turns it off.</summary>
+    public required int MaxRequests { get; init; }
+
+    public required int MaxRequestsJitter { get; init; }
+
+    /// <summary>Recycle a worker whose resident memory stays above this; zero turns it off.</summary>
+    public required long MaxMemoryBytes { get; init; }
+
     /// <summary>Null means a fresh private directory under $XDG_RUNTIME_DIR or the temp directory.</summary>
     public string? SocketDirectory { get; init; }
 

@@ -15,7 +15,9 @@ namespace Supervisor.Proxy;
 /// </summary>
 internal static class FrontDoor
 {
-    public static WebApplication Build(SupervisorOptions options, RunDirectory runDirectory, WorkerDestinations destinations, Serilog.ILogger logger)
+    private static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(10);
+
+    public static WebApplication Build(SupervisorOptions options, RunDirectory runDirectory, WorkerDestinations destinations, RequestLimits requestLimits, Serilog.ILogger logger)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddSerilog(logger);
@@ -35,8 +37,14 @@ internal static class FrontDoor
         builder.Services.AddSingleton(destinations.Provider);
         builder.Services.AddSingleton<Yarp.ReverseProxy.Configuration.IProxyConfigProvider>(destinations.Provider);
         builder.Services.AddReverseProxy()
-            .ConfigureHttpClient((_, handler) => handler.ConnectCallback = (context, cancellationToken) =>
-                ConnectToWorkerAsync(runDirectory.WorkerSocketPath(context.DnsEndPoint.Host), cancellationToken))
+            .ConfigureHttpClient((_, handler) =>
+            {
+                handler.ConnectCallback = (context, cancellationToken) =>
+                    ConnectToWorkerAsync(runDirectory.WorkerSocketPath(context.DnsEndPoint.Host), cancellationToken);
+                // A new connection to a local socket costs microseconds; idle ones, and those left to
+                // recycled workers, are released within seconds instead of the default minute.
+                handler.PooledConnectionIdleTimeout = PooledConnectionIdleTimeout;
+            })
             .AddTransforms(transforms =>
             {
                 // The app sees the Host the client asked for, not the worker's internal name.
@@ -60,7 +68,29 @@ internal static class FrontDoor
             }
             await next(context);
         });
-        app.MapReverseProxy();
+        if (options.MaxRequests > 0)
+        {
+            app.MapReverseProxy(proxy =>
+            {
+                proxy.UseSessionAffinity();
+                proxy.UseLoadBalancing();
+                // Load balancing has narrowed the destinations to the one chosen worker: count it there.
+                proxy.Use((context, next) =>
+                {
+                    if (context.GetReverseProxyFeature().AvailableDestinations is [var chosen])
+                    {
+                        requestLimits.OnRequestForwarded(chosen.DestinationId);
+                    }
+                    return next();
+                });
+                proxy.UsePassiveHealthChecks();
+            });
+        }
+        else
+        {
+            app.MapReverseProxy();
+        }
+        destinations.Attach(app.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>());
         return app;
     }
 

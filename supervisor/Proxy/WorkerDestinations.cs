@@ -1,4 +1,6 @@
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.LoadBalancing;
 
 namespace Supervisor.Proxy;
@@ -18,11 +20,15 @@ internal sealed class WorkerDestinations
     ];
 
     private readonly Lock _lock = new();
+    private readonly ForwarderRequestConfig _requestConfig;
     private TaskCompletionSource _anyReady = NewSignal();
+    private IProxyStateLookup? _state;
     private int _count;
 
-    public WorkerDestinations()
+    /// <param name="requestTimeout">The --request-timeout: no response activity for this long gives 504.</param>
+    public WorkerDestinations(TimeSpan requestTimeout)
     {
+        _requestConfig = new ForwarderRequestConfig { ActivityTimeout = requestTimeout };
         Provider = new InMemoryConfigProvider(Routes, [CreateCluster([])]);
     }
 
@@ -30,6 +36,18 @@ internal sealed class WorkerDestinations
     public InMemoryConfigProvider Provider { get; }
 
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Connects to YARP's runtime state, once the proxy exists.</summary>
+    public void Attach(IProxyStateLookup state) => _state = state;
+
+    /// <summary>
+    /// Reads a worker's in-flight request count. Call it before the update that removes the worker:
+    /// the captured state keeps counting down afterwards but can no longer be looked up.
+    /// </summary>
+    public Func<int> InFlightCounter(string workerKey) =>
+        _state is not null && _state.TryGetCluster(ClusterId, out var cluster) && cluster.Destinations.TryGetValue(workerKey, out var destination)
+            ? () => destination.ConcurrentRequestCount
+            : () => 0;
 
     /// <summary>Replaces the destinations with <paramref name="workerKeys"/>, each reached at <c>http://KEY/</c>.</summary>
     public void Publish(IReadOnlyCollection<string> workerKeys)
@@ -72,9 +90,10 @@ internal sealed class WorkerDestinations
         }
     }
 
-    private static ClusterConfig CreateCluster(IReadOnlyCollection<string> workerKeys) => new()
+    private ClusterConfig CreateCluster(IReadOnlyCollection<string> workerKeys) => new()
     {
         ClusterId = ClusterId,
+        HttpRequest = _requestConfig,
         // Least busy of two random picks: spreads idle load evenly and steers around a busy worker.
         LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
         Destinations = workerKeys.ToDictionary(key => key, key => new DestinationConfig { Address = $"http://{key}/" }),

@@ -68,10 +68,22 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
         environment[WorkerProtocol.WorkerKeyVariable] = identity.Key;
         environment[WorkerProtocol.WorkerIdVariable] = identity.Slot.ToString(CultureInfo.InvariantCulture);
         environment[WorkerProtocol.WorkerGenerationVariable] = identity.Generation.ToString(CultureInfo.InvariantCulture);
+        environment[WorkerProtocol.HeartbeatIntervalVariable] = ((int)HeartbeatInterval(options.Timeout).TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         environment["DOTNET_STARTUP_HOOKS"] = environment.TryGetValue("DOTNET_STARTUP_HOOKS", out var hooks) && !string.IsNullOrEmpty(hooks)
             ? $"{hooks}{Path.PathSeparator}{HookPath}"
             : HookPath;
         return startInfo;
+    }
+
+    /// <summary>A beat a second, and at least four beats within --timeout so one late beat is no false alarm.</summary>
+    internal static TimeSpan HeartbeatInterval(TimeSpan timeout)
+    {
+        var interval = TimeSpan.FromSeconds(1);
+        if (timeout > TimeSpan.Zero && timeout / 4 < interval)
+        {
+            interval = timeout / 4;
+        }
+        return interval < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : interval;
     }
 
     /// <summary>Finds the <c>dotnet</c> host of the installation the supervisor itself runs on.</summary>

@@ -5,7 +5,7 @@ namespace Supervisor.Workers;
 
 /// <summary>
 /// One running copy of the app. A plain <see cref="Process"/> child: the supervisor signals it with
-/// kill(2) and reads its exit code. Its state fields belong to the arbiter, which alone changes them.
+/// kill(2) and reads its exit code. Where it stands in the pool is the arbiter's business, not this type's.
 /// </summary>
 internal sealed class WorkerProcess : IDisposable
 {
@@ -34,15 +34,6 @@ internal sealed class WorkerProcess : IDisposable
 
     public DateTimeOffset StartedAt { get; }
 
-    public WorkerState State { get; set; } = WorkerState.Booting;
-
-    public DateTimeOffset? ReadyAt { get; set; }
-
-    public DateTimeOffset LastHeartbeat { get; set; }
-
-    /// <summary>True once the supervisor asked it to stop: its exit is then expected, not a crash.</summary>
-    public bool StopRequested { get; set; }
-
     /// <summary>The last lines of its stdout and stderr, for boot-failure reports.</summary>
     public OutputTail Tail { get; } = new(TailLines);
 
@@ -61,12 +52,26 @@ internal sealed class WorkerProcess : IDisposable
         process.Exited += (_, _) => _ = worker.CompleteExitAsync();
         process.Start();
         worker.Pid = process.Id;
-        worker.LastHeartbeat = worker.StartedAt;
         // Workers get an empty stdin: a terminal's input belongs to the supervisor.
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return worker;
+    }
+
+    /// <summary>Resident memory in bytes, from /proc; null once the process is gone.</summary>
+    public long? ResidentBytes()
+    {
+        try
+        {
+            // statm: size resident shared ... in pages.
+            var fields = File.ReadAllText($"/proc/{Pid}/statm").Split(' ');
+            return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        }
+        catch (Exception exception) when (exception is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Sends a signal; false when the process is already gone.</summary>

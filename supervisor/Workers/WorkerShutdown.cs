@@ -14,7 +14,6 @@ internal static class WorkerShutdown
         var exitsLogged = new List<Task>();
         foreach (var worker in workers)
         {
-            worker.StopRequested = true;
             worker.Signal(Libc.SIGTERM);
             exitsLogged.Add(worker.Exited.ContinueWith(_ => log.Information("Worker exiting (pid: {Pid})", worker.Pid), TaskScheduler.Default));
         }

@@ -1,18 +1,26 @@
-// Misbehaviour at start is chosen through the environment (the supervisor's --env passes it on):
+using System.Reflection;
+
+// Misbehaviour is chosen through configuration, so a test can set it with the supervisor's --env
+// (TESTAPP_FAIL_AT_START=...) or change it on disk in appsettings.json before a reload:
 //   TESTAPP_FAIL_AT_START=text   write text to stderr and exit 1 before the server starts
-//   TESTAPP_START_DELAY_MS=n     sleep n ms before building the host (a slow or never-ready worker)
-if (Environment.GetEnvironmentVariable("TESTAPP_FAIL_AT_START") is { Length: > 0 } failure)
+//   TESTAPP_START_DELAY_MS=n     sleep n ms before the server starts (a slow or never-ready worker)
+var builder = WebApplication.CreateBuilder(args);
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+
+if (builder.Configuration["TESTAPP_FAIL_AT_START"] is { Length: > 0 } failure)
 {
     Console.Error.WriteLine(failure);
     return 1;
 }
-if (int.TryParse(Environment.GetEnvironmentVariable("TESTAPP_START_DELAY_MS"), out var startDelay))
+if (int.TryParse(builder.Configuration["TESTAPP_START_DELAY_MS"], out var startDelay))
 {
     Thread.Sleep(startDelay);
 }
 
-var builder = WebApplication.CreateBuilder(args);
-builder.Logging.SetMinimumLevel(LogLevel.Warning);
+// Read once at start: a worker keeps the code and configuration it booted with.
+var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
+var release = builder.Configuration["Release"] ?? "";
+
 var app = builder.Build();
 
 app.MapGet("/", () => "ok");
@@ -23,6 +31,7 @@ app.MapGet("/whoami", (HttpContext context) => new WhoAmI(
     context.Request.Scheme,
     Environment.GetEnvironmentVariable("SUPERVISOR_WORKER_ID"),
     Environment.CurrentDirectory));
+app.MapGet("/version", () => $"{version} {release} {Environment.ProcessId}");
 app.MapGet("/slow", async (int ms) =>
 {
     // Tests wait for this line (the supervisor logs worker output) to know the request is in flight.

@@ -19,19 +19,23 @@ internal static class Artifacts
     {
         var root = Path.Combine(RepositoryRoot, "artifacts", "test");
         var supervisor = await PublishAsync("supervisor/Supervisor.csproj", Path.Combine(root, "supervisor"));
+        // Version 2 of the test app is the "new code" a reload must pick up; built first so the
+        // ordinary build (version 1) is the one left in obj/ for the next run.
+        var testAppV2 = await PublishAsync("tests/TestApp/TestApp.csproj", Path.Combine(root, "testapp-v2"), "-p:Version=2.0.0");
         var testApp = await PublishAsync("tests/TestApp/TestApp.csproj", Path.Combine(root, "testapp"));
         var helloApi = await PublishAsync("samples/HelloApi/HelloApi.csproj", Path.Combine(root, "helloapi"));
         return new PublishedArtifacts(
             Path.Combine(supervisor, "supervisor"),
             Path.Combine(testApp, "TestApp.dll"),
+            Path.Combine(testAppV2, "TestApp.dll"),
             Path.Combine(helloApi, "HelloApi.dll"));
     }
 
-    private static async Task<string> PublishAsync(string project, string output)
+    private static async Task<string> PublishAsync(string project, string output, params string[] properties)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var result = await CliWrap.Cli.Wrap("dotnet")
-            .WithArguments(["publish", Path.Combine(RepositoryRoot, project), "-c", "Release", "-o", output, "--nologo"])
+            .WithArguments(["publish", Path.Combine(RepositoryRoot, project), "-c", "Release", "-o", output, "--nologo", .. properties])
             .WithValidation(CommandResultValidation.None)
             .ExecuteBufferedAsync(timeout.Token);
         if (result.ExitCode != 0)
@@ -54,4 +58,4 @@ internal static class Artifacts
     }
 }
 
-internal sealed record PublishedArtifacts(string Supervisor, string TestApp, string HelloApi);
+internal sealed record PublishedArtifacts(string Supervisor, string TestApp, string TestAppVersion2, string HelloApi);

@@ -8,6 +8,10 @@ internal static partial class Posix
     public const int SIGINT = 2;
     public const int SIGQUIT = 3;
     public const int SIGKILL = 9;
+    public const int SIGHUP = 1;
+    public const int SIGSTOP = 19;
+    public const int SIGTTIN = 21;
+    public const int SIGTTOU = 22;
     public const int SIGTERM = 15;
 
     public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;

@@ -43,8 +43,16 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     }
 
     /// <summary>Pids of every worker the supervisor said it booted.</summary>
-    public IReadOnlyList<int> BootedWorkerPids =>
-        [.. BootedPattern().Matches(Log).Select(match => int.Parse(match.Groups[1].Value))];
+    public IReadOnlyList<int> BootedWorkerPids => BootedWorkerPidsSince(0);
+
+    /// <summary>Pids of the workers booted after the first <paramref name="skip"/> log lines.</summary>
+    public IReadOnlyList<int> BootedWorkerPidsSince(int skip)
+    {
+        lock (_lock)
+        {
+            return [.. _lines.Skip(skip).Select(line => BootedPattern().Match(line)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value))];
+        }
+    }
 
     public static Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, params string[] arguments) =>
         StartAsync(output, app, arguments, environment: null);

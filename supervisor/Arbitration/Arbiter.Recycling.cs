@@ -1,0 +1,123 @@
+using Supervisor.Native;
+
+namespace Supervisor.Arbitration;
+
+/// <summary>
+/// Overlapped recycling (--max-requests, --max-memory): the replacement boots and is ready before the
+/// old worker leaves rotation; the old one then drains, gets SIGTERM, and SIGKILL after the graceful timeout.
+/// </summary>
+internal sealed partial class Arbiter
+{
+    // A worker is recycled for memory only after this many samples in a row above the limit (one a second),
+    // so a brief peak (a large response, a GC about to run) does not cost a restart.
+    private const int MemorySamplesBeforeRecycle = 3;
+
+    private static readonly TimeSpan DrainPollInterval = TimeSpan.FromMilliseconds(20);
+
+    private void OnRequestLimitReached(string workerKey, long limit)
+    {
+        if (Find(workerKey) is { } worker)
+        {
+            Recycle(worker, $"served {limit} requests, --max-requests");
+        }
+    }
+
+    private void SampleMemory()
+    {
+        if (_options.MaxMemoryBytes == 0)
+        {
+            return;
+        }
+        foreach (var worker in _workers.Where(w => w.InRotation && w.RecycleReason is null).ToList())
+        {
+            var resident = worker.Process.ResidentBytes() ?? 0;
+            worker.SamplesOverMemoryLimit = resident > _options.MaxMemoryBytes ? worker.SamplesOverMemoryLimit + 1 : 0;
+            if (worker.SamplesOverMemoryLimit >= MemorySamplesBeforeRecycle)
+            {
+                Recycle(worker, $"resident memory {resident / 1_048_576} MB above --max-memory {_options.MaxMemoryBytes / 1_048_576} MB");
+            }
+        }
+    }
+
+    private void Recycle(Worker worker, string reason)
+    {
+        // A reload replaces every worker anyway; a worker already being recycled has its replacement coming.
+        if (!worker.InRotation || worker.RecycleReason is not null || _reload is not null)
+        {
+            return;
+        }
+        worker.RecycleReason = reason;
+        _log.Information("Recycling worker {Slot} (pid: {Pid}, generation {Generation}): {Reason}", worker.Slot, worker.Pid, worker.Generation, reason);
+        StartReplacement(worker);
+    }
+
+    private void RetryDueRecycles()
+    {
+        if (_reload is not null)
+        {
+            return;
+        }
+        foreach (var worker in _workers.Where(w => w.InRotation && w.RecycleRetryAt <= Now && !w.ReplacementBooting).ToList())
+        {
+            worker.RecycleRetryAt = null;
+            StartReplacement(worker);
+        }
+    }
+
+    private void StartReplacement(Worker old)
+    {
+        if (SlotOf(old) is not { } slot)
+        {
+            return;
+        }
+        old.ReplacementBooting = StartWorker(slot, _servingGeneration, replaces: old) is not null;
+        if (!old.ReplacementBooting)
+        {
+            old.RecycleRetryAt = slot.RespawnAt;
+            slot.RespawnAt = null;
+        }
+    }
+
+    /// <summary>
+    /// Takes a worker out of rotation for good. Its in-flight counter is captured now, before the
+    /// <see cref="CommitRotation"/> that removes it from YARP, so it can still be read afterwards.
+    /// </summary>
+    private void Retire(Worker worker)
+    {
+        if (worker.StopRequested)
+        {
+            return;
+        }
+        worker.StopRequested = true;
+        var inFlight = worker.InRotation ? _destinations.InFlightCounter(worker.Key) : () => 0;
+        worker.InRotation = false;
+        _retiring.Add((worker, inFlight));
+    }
+
+    /// <summary>Waits for the requests already routed to a retired worker, then stops it: TERM, wait, KILL.</summary>
+    private async Task DrainAndStopAsync(Worker worker, Func<int> inFlight)
+    {
+        var process = worker.Process;
+        var timeout = _options.GracefulTimeout;
+        var drainStarted = _time.GetTimestamp();
+        while (inFlight() > 0 && !process.HasExited && _time.GetElapsedTime(drainStarted) < timeout)
+        {
+            await Task.Delay(DrainPollInterval, _time);
+        }
+        if (inFlight() > 0)
+        {
+            _log.Warning("Worker {Slot} (pid: {Pid}) still has {Requests} requests in flight after {Timeout} s; stopping it anyway",
+                worker.Slot, worker.Pid, inFlight(), timeout.TotalSeconds);
+        }
+        process.Signal(Libc.SIGTERM);
+        try
+        {
+            await process.Exited.WaitAsync(timeout, _time);
+        }
+        catch (TimeoutException)
+        {
+            _log.Warning("Worker (pid:{Pid}) still running {Timeout} s after SIGTERM; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
+            process.Signal(Libc.SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using Supervisor.Native;
+
+namespace Supervisor.Arbitration;
+
+/// <summary>
+/// SIGHUP: a new generation of workers from the app on disk. All of it must be ready before any of it
+/// serves; then, in one update, it takes over and the old generation drains. If any new worker fails to
+/// boot, the reload is abandoned and the old generation never stops serving.
+/// </summary>
+/// <remarks>
+/// Swapping the whole generation at once (rather than slot by slot) means two versions of the app never
+/// serve side by side, and an abandoned reload has nothing to roll back. The cost is up to 2N processes
+/// while the new generation boots.
+/// </remarks>
+internal sealed partial class Arbiter
+{
+    private int _servingGeneration = 1;
+    private int _latestGeneration = 1;
+    private ReloadState? _reload;
+    private bool _reloadPending;
+
+    private void RequestReload()
+    {
+        if (_reload is not null || !_booted)
+        {
+            if (!_reloadPending)
+            {
+                _log.Information("Reload queued: {Reason}", _reload is not null ? $"generation {_reload.Generation} is still booting" : "the first workers are still booting");
+            }
+            _reloadPending = true; // A burst of SIGHUPs is one running reload and at most one more.
+            return;
+        }
+        StartReload();
+    }
+
+    private void StartReload()
+    {
+        var generation = ++_latestGeneration;
+        _log.Information("Reloading: booting generation {Generation} ({Workers} workers) beside generation {Serving}", generation, _slots.Count, _servingGeneration);
+        var candidates = new List<Worker>();
+        _reload = new ReloadState(generation, candidates);
+        foreach (var slot in _slots)
+        {
+            if (StartWorker(slot, generation) is not { } candidate)
+            {
+                AbortReload(null, "could not be started");
+                return;
+            }
+            candidates.Add(candidate);
+        }
+    }
+
+    private void CommitReloadWhenAllReady()
+    {
+        var reload = _reload!;
+        if (reload.Candidates.Any(candidate => candidate.ReadyAt is null))
+        {
+            return;
+        }
+        _servingGeneration = reload.Generation;
+        foreach (var candidate in reload.Candidates)
+        {
+            candidate.InRotation = true;
+        }
+        foreach (var stale in _workers.Where(w => w.Generation < _servingGeneration && !w.StopRequested).ToList())
+        {
+            Retire(stale);
+        }
+        CommitRotation();
+        _reload = null;
+        _log.Information("Reload complete: generation {Generation} serving (pids {Pids}); {Pending}",
+            _servingGeneration, string.Join(", ", reload.Candidates.Select(c => c.Pid)), _reloadPending ? "another reload queued" : "none pending");
+        FinishReload();
+    }
+
+    private void AbortReload(Worker? failed, string what)
+    {
+        var reload = _reload!;
+        var description = failed is null ? what : DescribeBootFailure(failed, what);
+        _log.Error("Reload failed: generation {Generation} abandoned, generation {Serving} keeps serving. {Description}", reload.Generation, _servingGeneration, description);
+        foreach (var candidate in reload.Candidates.Where(c => !c.StopRequested))
+        {
+            candidate.StopRequested = true;
+            candidate.InRotation = false;
+            candidate.Process.Signal(Libc.SIGKILL);
+        }
+        _reload = null;
+        FinishReload();
+    }
+
+    private void FinishReload()
+    {
+        ApplyDeferredScaling();
+        if (_reloadPending)
+        {
+            _reloadPending = false;
+            StartReload();
+        }
+    }
+
+    private sealed record ReloadState(int Generation, List<Worker> Candidates);
+}

@@ -1,0 +1,57 @@
+using Supervisor.Workers;
+
+namespace Supervisor.Arbitration;
+
+/// <summary>
+/// A worker process as the arbiter sees it: where it stands in the pool. Only the arbiter's loop reads
+/// or changes these fields, so they need no locks.
+/// </summary>
+internal sealed class Worker(WorkerProcess process, DateTimeOffset startedAt)
+{
+    public WorkerProcess Process { get; } = process;
+
+    public WorkerIdentity Identity => Process.Identity;
+
+    public int Slot => Identity.Slot;
+
+    public int Generation => Identity.Generation;
+
+    public string Key => Identity.Key;
+
+    public int Pid => Process.Pid;
+
+    public DateTimeOffset StartedAt { get; } = startedAt;
+
+    /// <summary>When it said it was ready; null while it boots.</summary>
+    public DateTimeOffset? ReadyAt { get; set; }
+
+    public bool IsBooting => ReadyAt is null && !StopRequested;
+
+    /// <summary>True while it is a YARP destination.</summary>
+    public bool InRotation { get; set; }
+
+    /// <summary>The supervisor asked it to stop: its exit is expected, not a crash.</summary>
+    public bool StopRequested { get; set; }
+
+    /// <summary>True once its worker-host said hello: from then on its heartbeat is watched.</summary>
+    public bool HasReported { get; set; }
+
+    public DateTimeOffset LastHeartbeat { get; set; } = startedAt;
+
+    /// <summary>For a replacement booting in an overlapped recycle: the worker it will take over from.</summary>
+    public Worker? Replaces { get; init; }
+
+    /// <summary>Why this worker is due to be recycled; null while it is not.</summary>
+    public string? RecycleReason { get; set; }
+
+    /// <summary>True while its replacement boots: at most one recycle per worker at a time.</summary>
+    public bool ReplacementBooting { get; set; }
+
+    /// <summary>When to try again after a replacement failed to boot.</summary>
+    public DateTimeOffset? RecycleRetryAt { get; set; }
+
+    /// <summary>Consecutive memory samples above --max-memory.</summary>
+    public int SamplesOverMemoryLimit { get; set; }
+
+    public override string ToString() => $"worker {Slot} (pid: {Pid}, generation {Generation})";
+}

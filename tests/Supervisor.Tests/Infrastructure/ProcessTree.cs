@@ -1,0 +1,44 @@
+namespace Supervisor.Tests.Infrastructure;
+
+/// <summary>The direct children of a process, read from /proc: how many run, and how many are zombies.</summary>
+internal static class ProcessTree
+{
+    public static IReadOnlyList<(int Pid, char State)> ChildrenOf(int parentPid)
+    {
+        var children = new List<(int, char)>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(directory, "stat"));
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+            // pid (comm) state ppid ...; comm may contain spaces and parentheses.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (int.Parse(fields[1]) == parentPid)
+            {
+                children.Add((pid, fields[0][0]));
+            }
+        }
+        return children;
+    }
+
+    public static int RunningChildren(int parentPid) => ChildrenOf(parentPid).Count(child => child.State != 'Z');
+
+    public static int ZombieChildren(int parentPid) => ChildrenOf(parentPid).Count(child => child.State == 'Z');
+
+    /// <summary>Open sockets and pipes: what leaks when connections or child processes are not cleaned up.
+    /// (Other descriptors are mostly assemblies the runtime maps as it loads them.)</summary>
+    public static int OpenSocketsAndPipes(int pid) =>
+        Directory.GetFiles($"/proc/{pid}/fd")
+            .Select(fd => new FileInfo(fd).LinkTarget ?? "")
+            .Count(target => target.StartsWith("socket:", StringComparison.Ordinal) || target.StartsWith("pipe:", StringComparison.Ordinal));
+}

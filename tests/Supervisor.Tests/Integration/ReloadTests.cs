@@ -1,0 +1,158 @@
+using System.Text.RegularExpressions;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>SIGHUP under load: new code from disk, every worker replaced, no request lost, and a bad deploy rolled back.</summary>
+public sealed class ReloadTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan ReloadTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Sighup_under_load_replaces_every_worker_serves_the_new_code_and_loses_no_request()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        using var app = await AppFolder.CopyOfTestAppAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2");
+        var previousPids = supervisor.BootedWorkerPids.ToHashSet();
+        var peakWorkers = 0;
+
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/version", connections: 8);
+        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+        for (var generation = 2; generation <= 4; generation++)
+        {
+            if (generation == 2)
+            {
+                app.DeployAssembly(artifacts.TestAppVersion2);
+            }
+            var linesBefore = supervisor.LineCount;
+            supervisor.Signal(Posix.SIGHUP);
+            var reloadComplete = supervisor.WaitForLogAsync($@"Reload complete: generation {generation} serving \(pids ([\d, ]+)\)", ReloadTimeout, linesBefore);
+            while (!reloadComplete.IsCompleted)
+            {
+                peakWorkers = Math.Max(peakWorkers, ProcessTree.RunningChildren(supervisor.Pid));
+                await Task.WhenAny(reloadComplete, Task.Delay(20));
+            }
+            var newPids = (await reloadComplete).Groups[1].Value.Split(", ").Select(int.Parse).ToHashSet();
+
+            Assert.Equal(2, newPids.Count);
+            Assert.Empty(newPids.Intersect(previousPids));
+            await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+            await Eventually.TrueAsync(() => previousPids.All(pid => !Posix.IsAlive(pid)), TimeSpan.FromSeconds(10), "the old generation has exited");
+            previousPids = newPids;
+        }
+        await load.StopAsync();
+
+        output.WriteLine($"load: {load.Summary()}; peak workers {peakWorkers}");
+        Assert.Equal(0, load.Failed);
+        Assert.InRange(peakWorkers, 2, 4); // Never above 2N.
+        using var client = supervisor.CreateClient();
+        for (var i = 0; i < 20; i++)
+        {
+            var version = await client.GetStringAsync("/version");
+            Assert.StartsWith("2.0.0 ", version);
+            Assert.Contains(int.Parse(version.Split(' ')[^1]), previousPids);
+        }
+        Assert.Contains(load.Bodies.Keys, body => body.StartsWith("1.0.0 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_reload_whose_workers_fail_at_start_keeps_the_old_generation_serving_until_a_fixed_reload()
+    {
+        using var app = await AppFolder.CopyOfTestAppAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2");
+        var servingPids = supervisor.BootedWorkerPids.ToHashSet();
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/version", connections: 8);
+        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+
+        app.SetSetting("TESTAPP_FAIL_AT_START", "startup failed: connection string 'orders' is missing");
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        await supervisor.WaitForLogAsync("Reload failed: generation 2 abandoned, generation 1 keeps serving", ReloadTimeout, linesBefore);
+        Assert.Contains("connection string 'orders' is missing", supervisor.Log);
+
+        await load.WaitForMoreSuccessesAsync(300, TimeSpan.FromSeconds(20));
+        Assert.All(servingPids, pid => Assert.True(Posix.IsAlive(pid)));
+        using (var client = supervisor.CreateClient())
+        {
+            Assert.Contains(int.Parse((await client.GetStringAsync("/version")).Split(' ')[^1]), servingPids);
+        }
+        // No crash loop: the failed generation is not retried by itself.
+        Assert.Single(Regex.Matches(supervisor.Log, "Reloading: booting generation"));
+
+        app.SetSetting("TESTAPP_FAIL_AT_START", null);
+        app.SetSetting("Release", "fixed");
+        linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        await supervisor.WaitForLogAsync("Reload complete: generation 3 serving", ReloadTimeout, linesBefore);
+        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+        await load.StopAsync();
+
+        output.WriteLine($"load: {load.Summary()}");
+        Assert.Equal(0, load.Failed);
+        Assert.Contains(load.Bodies.Keys, body => body.Contains(" fixed ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_reload_whose_workers_never_become_ready_is_abandoned_at_the_boot_timeout()
+    {
+        using var app = await AppFolder.CopyOfTestAppAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2", "--boot-timeout", "3");
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 4);
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+
+        app.SetSetting("TESTAPP_START_DELAY_MS", "600000");
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        await Eventually.TrueAsync(() => supervisor.BootedWorkerPidsSince(linesBefore).Count == 2, TimeSpan.FromSeconds(10), "the new generation is booting");
+        var candidates = supervisor.BootedWorkerPidsSince(linesBefore);
+        await supervisor.WaitForLogAsync("Reload failed: generation 2 abandoned", ReloadTimeout, linesBefore);
+        Assert.Contains("was not ready within 3 s", supervisor.Log);
+        await Eventually.TrueAsync(() => candidates.All(pid => !Posix.IsAlive(pid)), TimeSpan.FromSeconds(5), "the abandoned workers are killed");
+
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await load.StopAsync();
+        Assert.Equal(0, load.Failed);
+    }
+
+    [Fact]
+    public async Task A_burst_of_sighups_under_load_coalesces_and_leaves_exactly_n_workers()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        var descriptorsBefore = ProcessTree.OpenSocketsAndPipes(supervisor.Pid);
+        var linesBefore = supervisor.LineCount;
+
+        await using (var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 8))
+        {
+            await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+            // Paced a little, so the kernel delivers many of them rather than merging them all into one.
+            for (var i = 0; i < 100; i++)
+            {
+                supervisor.Signal(Posix.SIGHUP);
+                await Task.Delay(2);
+            }
+            await supervisor.WaitForLogAsync("Reload complete: generation \\d+ serving .*; none pending", ReloadTimeout, linesBefore);
+            await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+            await load.StopAsync();
+            output.WriteLine($"load: {load.Summary()}");
+            Assert.Equal(0, load.Failed);
+        }
+
+        var handled = Regex.Count(supervisor.Log, "Handling signal: hup");
+        var reloadsStarted = Regex.Count(supervisor.Log, "Reloading: booting generation");
+        output.WriteLine($"{handled} SIGHUPs handled, {reloadsStarted} reloads run");
+        Assert.True(handled > 2, $"only {handled} SIGHUPs reached the supervisor: the burst did not test coalescing");
+        Assert.InRange(reloadsStarted, 1, 2); // One running, at most one pending.
+        await Eventually.TrueAsync(() => ProcessTree.RunningChildren(supervisor.Pid) == 2, TimeSpan.FromSeconds(15), "exactly 2 workers are left");
+        Assert.Equal(0, ProcessTree.ZombieChildren(supervisor.Pid));
+        // The replaced workers' control connections and output pipes are closed at once; the proxy's pooled
+        // connections to them when its pool scavenger next runs (every 15 s). Idle pooled connections to the
+        // new workers (at most one per client connection) may remain above the idle start.
+        var descriptorsAfter = 0;
+        await Eventually.TrueAsync(() => (descriptorsAfter = ProcessTree.OpenSocketsAndPipes(supervisor.Pid)) <= descriptorsBefore + 8, TimeSpan.FromSeconds(40),
+            $"sockets and pipes back near {descriptorsBefore}");
+        output.WriteLine($"sockets and pipes: {descriptorsBefore} at start, {descriptorsAfter} at the end");
+    }
+}
