@@ -115,7 +115,7 @@ internal sealed partial class Arbiter
         if (worker.Generation < _servingGeneration)
         {
             // Booted for a generation a reload has since replaced: it never serves.
-            Retire(worker);
+            Retire(worker, $"booted for generation {worker.Generation}, replaced by {_servingGeneration} meanwhile");
             CommitRotation();
             return;
         }
@@ -123,7 +123,7 @@ internal sealed partial class Arbiter
         if (worker.Replaces is { } old)
         {
             old.ReplacementBooting = false;
-            Retire(old);
+            Retire(old, $"recycled: {old.RecycleReason}");
             _log.Information("Recycled worker {Slot}: pid {OldPid} replaced by pid {NewPid} ({Reason})", worker.Slot, old.Pid, worker.Pid, old.RecycleReason);
         }
         CommitRotation();
@@ -152,7 +152,7 @@ internal sealed partial class Arbiter
 
         if (worker.StopRequested)
         {
-            _log.Information("Worker exiting (pid: {Pid})", worker.Pid);
+            _log.Information("Worker exiting (pid: {Pid}): worker {Slot}, generation {Generation}, {Reason}", worker.Pid, worker.Slot, worker.Generation, worker.StopReason);
             return;
         }
         // .NET reports a death by signal N as exit code 128 + N.
@@ -222,7 +222,7 @@ internal sealed partial class Arbiter
         {
             var reason = $"was not ready within {_options.BootTimeout.TotalSeconds} s (--boot-timeout)";
             _log.Error("Worker {Slot} (pid: {Pid}) {Reason}; killing it", worker.Slot, worker.Pid, reason);
-            worker.StopRequested = true; // Its exit is this failure, already handled here.
+            worker.RequestStop("failed to boot in time"); // Its exit is this failure, already handled here.
             worker.Process.Signal(Libc.SIGKILL);
             OnBootFailure(worker, reason);
             if (_stop is not null)

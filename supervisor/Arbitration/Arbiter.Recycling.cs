@@ -82,13 +82,13 @@ internal sealed partial class Arbiter
     /// Takes a worker out of rotation for good. Its in-flight counter is captured now, before the
     /// <see cref="CommitRotation"/> that removes it from YARP, so it can still be read afterwards.
     /// </summary>
-    private void Retire(Worker worker)
+    private void Retire(Worker worker, string reason)
     {
         if (worker.StopRequested)
         {
             return;
         }
-        worker.StopRequested = true;
+        worker.RequestStop(reason);
         var inFlight = worker.InRotation ? _destinations.InFlightCounter(worker.Key) : () => 0;
         worker.InRotation = false;
         _retiring.Add((worker, inFlight));

@@ -64,7 +64,7 @@ internal sealed partial class Arbiter
         }
         foreach (var stale in _workers.Where(w => w.Generation < _servingGeneration && !w.StopRequested).ToList())
         {
-            Retire(stale);
+            Retire(stale, $"replaced by generation {_servingGeneration}");
         }
         CommitRotation();
         _reload = null;
@@ -80,7 +80,7 @@ internal sealed partial class Arbiter
         _log.Error("Reload failed: generation {Generation} abandoned, generation {Serving} keeps serving. {Description}", reload.Generation, _servingGeneration, description);
         foreach (var candidate in reload.Candidates.Where(c => !c.StopRequested))
         {
-            candidate.StopRequested = true;
+            candidate.RequestStop("its reload was abandoned");
             candidate.InRotation = false;
             candidate.Process.Signal(Libc.SIGKILL);
         }

@@ -30,7 +30,7 @@ internal sealed partial class Arbiter
         _log.Information("Number of workers: {From} -> {To}", _slots.Count + 1, _slots.Count);
         foreach (var worker in _workers.Where(w => w.Slot == removed.Index).ToList())
         {
-            Retire(worker);
+            Retire(worker, "fewer workers (SIGTTOU)");
         }
         CommitRotation();
     }

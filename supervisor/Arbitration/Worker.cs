@@ -31,7 +31,12 @@ internal sealed class Worker(WorkerProcess process, DateTimeOffset startedAt)
     public bool InRotation { get; set; }
 
     /// <summary>The supervisor asked it to stop: its exit is expected, not a crash.</summary>
-    public bool StopRequested { get; set; }
+    public bool StopRequested => StopReason is not null;
+
+    /// <summary>Why the supervisor stopped it (logged when it exits); null while it is wanted.</summary>
+    public string? StopReason { get; private set; }
+
+    public void RequestStop(string reason) => StopReason ??= reason;
 
     /// <summary>True once its worker-host said hello: from then on its heartbeat is watched.</summary>
     public bool HasReported { get; set; }

@@ -15,7 +15,7 @@ internal static class WorkerShutdown
         foreach (var worker in workers)
         {
             worker.Signal(Libc.SIGTERM);
-            exitsLogged.Add(worker.Exited.ContinueWith(_ => log.Information("Worker exiting (pid: {Pid})", worker.Pid), TaskScheduler.Default));
+            exitsLogged.Add(worker.Exited.ContinueWith(_ => log.Information("Worker exiting (pid: {Pid}): worker {Slot}, generation {Generation}, supervisor stopping", worker.Pid, worker.Identity.Slot, worker.Identity.Generation), TaskScheduler.Default));
         }
         var allExited = Task.WhenAll(exitsLogged);
         if (await Completes(allExited, timeout, hurry))

@@ -40,6 +40,21 @@ app.MapGet("/slow", async (int ms) =>
     await Task.Delay(ms);
     return Results.Text($"slept {ms} ms in {Environment.ProcessId}");
 });
+var held = new List<byte[]>();
+app.MapGet("/allocate", (int mb) =>
+{
+    // Touch every page, so the memory is resident (what --max-memory watches), and keep it.
+    for (var i = 0; i < mb; i++)
+    {
+        var block = new byte[1 << 20];
+        Array.Fill(block, (byte)1);
+        lock (held)
+        {
+            held.Add(block);
+        }
+    }
+    return $"holding {held.Count} MB in {Environment.ProcessId}";
+});
 app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(name) ?? "");
 
 app.Run();

@@ -38,6 +38,28 @@ public sealed class RecyclingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_worker_above_max_memory_is_recycled_overlapped_without_a_failed_request()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--max-memory", "300");
+        using var client = supervisor.CreateClient();
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 4);
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+
+        var holding = await client.GetStringAsync("/allocate?mb=400");
+        var bloated = int.Parse(holding.Split(' ')[^1]);
+        await supervisor.WaitForLogAsync($@"Recycling worker \d \(pid: {bloated}, generation 1\): resident memory \d+ MB above --max-memory 300 MB", TimeSpan.FromSeconds(15));
+        await supervisor.WaitForLogAsync($@"Recycled worker \d: pid {bloated} replaced by pid \d+", SupervisorProcess.StartTimeout);
+        await Eventually.TrueAsync(() => !Posix.IsAlive(bloated), TimeSpan.FromSeconds(10), "the bloated worker has exited");
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await load.StopAsync();
+
+        output.WriteLine($"load: {load.Summary()}");
+        Assert.Equal(0, load.Failed);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(supervisor.Log, "Recycling worker"));
+    }
+
+    [Fact]
     public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced()
     {
         var artifacts = await Artifacts.GetAsync();
