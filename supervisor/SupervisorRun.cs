@@ -30,7 +30,9 @@ internal static class SupervisorRun
         using var runDirectory = RunDirectory.Open(options.SocketDirectory);
         log.Information("Starting supervisor {Version}", typeof(SupervisorRun).Assembly.GetName().Version?.ToString(3));
         await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer);
-        var destinations = new WorkerDestinations(options.RequestTimeout > TimeSpan.Zero ? options.RequestTimeout : NoRequestTimeout);
+        var keyRing = SharedKeyRing.Prepare(options.DataProtectionDirectory, options.App.Name, runDirectory, log);
+        SharedKeyRing.EnsureCurrentKey(keyRing, log);
+        var destinations = new WorkerDestinations(options.RequestTimeout > TimeSpan.Zero ? options.RequestTimeout : NoRequestTimeout, options.StickySessions);
         var requestLimits = new RequestLimits(events.Writer);
         await using var front = FrontDoor.Build(options, runDirectory, destinations, requestLimits, log);
         await StartFrontAsync(front, options);
@@ -40,7 +42,7 @@ internal static class SupervisorRun
         }
         log.Information("Using worker: {App} ({Mode})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe");
 
-        var arbiter = new Arbiter(options, new WorkerLauncher(options, runDirectory, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
+        var arbiter = new Arbiter(options, new WorkerLauncher(options, runDirectory, keyRing, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
 
         if (stop.ExitCode == ExitCodes.Success)

@@ -1,7 +1,11 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Supervisor.WorkerHost;
 
@@ -14,11 +18,11 @@ internal static class HostCustomization
         {
             case HostApplicationBuilder applicationBuilder: // WebApplication.CreateBuilder, Host.CreateApplicationBuilder
                 OverrideListenUrl(applicationBuilder.Configuration, settings);
-                AddServices(applicationBuilder.Services);
+                AddServices(applicationBuilder.Services, settings);
                 break;
             case IHostBuilder hostBuilder: // Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...)
                 hostBuilder.ConfigureAppConfiguration((_, configuration) => OverrideListenUrl(configuration, settings));
-                hostBuilder.ConfigureServices(AddServices);
+                hostBuilder.ConfigureServices(services => AddServices(services, settings));
                 break;
         }
     }
@@ -33,6 +37,15 @@ internal static class HostCustomization
         }
     }
 
-    private static void AddServices(IServiceCollection services) =>
+    private static void AddServices(IServiceCollection services, WorkerSettings settings)
+    {
         services.AddSingleton<IStartupFilter, ForwardedFromSupervisorStartupFilter>();
+        if (settings.DataProtectionDirectory is { } keyDirectory)
+        {
+            // Registered whether or not the app uses DataProtection: unused options setups cost nothing.
+            services.AddSingleton(provider => new SharedKeyRingSetup(keyDirectory, settings.ApplicationName, provider.GetRequiredService<ILoggerFactory>()));
+            services.AddSingleton<IPostConfigureOptions<KeyManagementOptions>>(provider => provider.GetRequiredService<SharedKeyRingSetup>());
+            services.AddSingleton<IPostConfigureOptions<DataProtectionOptions>>(provider => provider.GetRequiredService<SharedKeyRingSetup>());
+        }
+    }
 }

@@ -22,6 +22,12 @@ public static class WorkerProtocol
     /// <summary>The URL the worker must serve on (<c>http://unix:/run/dir/w2-7.sock</c>).</summary>
     public const string ListenUrlVariable = "SUPERVISOR_LISTEN_URL";
 
+    /// <summary>The shared DataProtection key ring the worker-host gives an app that chose no key storage of its own.</summary>
+    public const string DataProtectionDirectoryVariable = "SUPERVISOR_DATA_PROTECTION_DIR";
+
+    /// <summary>The app's name, used as its DataProtection application name unless it set one.</summary>
+    public const string ApplicationNameVariable = "SUPERVISOR_APP_NAME";
+
     /// <summary>Milliseconds between heartbeats.</summary>
     public const string HeartbeatIntervalVariable = "SUPERVISOR_HEARTBEAT_MS";
 

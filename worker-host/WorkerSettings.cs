@@ -1,7 +1,13 @@
 namespace Supervisor.WorkerHost;
 
 /// <summary>What the supervisor told this worker through its environment.</summary>
-internal sealed record WorkerSettings(string ControlSocketPath, string WorkerKey, string? ListenUrl, TimeSpan HeartbeatInterval)
+internal sealed record WorkerSettings(
+    string ControlSocketPath,
+    string WorkerKey,
+    string? ListenUrl,
+    TimeSpan HeartbeatInterval,
+    string? DataProtectionDirectory,
+    string ApplicationName)
 {
     /// <summary>Null when the app runs on its own, outside a supervisor: the hook then does nothing.</summary>
     public static WorkerSettings? FromEnvironment()
@@ -19,6 +25,10 @@ internal sealed record WorkerSettings(string ControlSocketPath, string WorkerKey
             controlSocket,
             workerKey,
             Environment.GetEnvironmentVariable(WorkerProtocol.ListenUrlVariable),
-            TimeSpan.FromMilliseconds(heartbeatMilliseconds));
+            TimeSpan.FromMilliseconds(heartbeatMilliseconds),
+            NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.DataProtectionDirectoryVariable)),
+            NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.ApplicationNameVariable)) ?? workerKey);
     }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

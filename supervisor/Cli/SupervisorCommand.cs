@@ -118,6 +118,17 @@ internal sealed class SupervisorCommand
         HelpName = "MB",
     };
 
+    private readonly Option<string?> _dataProtectionDir = new("--data-protection-dir")
+    {
+        Description = "The DataProtection key ring all workers share (auth cookies, antiforgery tokens), mode 0700, unless the app configures its own key storage. Default: $XDG_STATE_HOME/supervisor/APP/keys (~/.local/state/...), which survives restarts.",
+        HelpName = "DIR",
+    };
+
+    private readonly Option<bool> _stickySessions = new("--sticky-sessions")
+    {
+        Description = "Keep each client on one worker (a cookie) while that worker lives, for apps with in-process state. Off by default.",
+    };
+
     private readonly Option<string?> _socketDir = new("--socket-dir")
     {
         Description = "Directory for the workers' Unix sockets, created with mode 0700 (an existing one must be yours and 0700). Default: a fresh directory under $XDG_RUNTIME_DIR, else the temp directory.",
@@ -136,7 +147,8 @@ internal sealed class SupervisorCommand
         Root = new RootCommand(Description)
         {
             _app, _workers, _bind, _chdir, _env, _gracefulTimeout, _bootTimeout,
-            _timeout, _requestTimeout, _maxRequests, _maxRequestsJitter, _maxMemory, _socketDir, _logLevel,
+            _timeout, _requestTimeout, _maxRequests, _maxRequestsJitter, _maxMemory,
+            _dataProtectionDir, _stickySessions, _socketDir, _logLevel,
         };
     }
 
@@ -182,6 +194,8 @@ internal sealed class SupervisorCommand
             MaxMemoryBytes = NotNegative(_maxMemory, result.GetValue(_maxMemory)) * 1_048_576L,
             SocketDirectory = result.GetValue(_socketDir) is { } socketDir ? Path.GetFullPath(socketDir) : null,
             LogLevel = result.GetValue(_logLevel),
+            DataProtectionDirectory = result.GetValue(_dataProtectionDir) is { } keys ? Path.GetFullPath(keys) : null,
+            StickySessions = result.GetValue(_stickySessions),
         };
     }
 

@@ -37,6 +37,12 @@ internal sealed record SupervisorOptions
 
     public required LogLevelName LogLevel { get; init; }
 
+    /// <summary>The shared DataProtection key ring; null means the documented default.</summary>
+    public string? DataProtectionDirectory { get; init; }
+
+    /// <summary>Keep each client on one worker (YARP cookie affinity) while that worker lives.</summary>
+    public bool StickySessions { get; init; }
+
     /// <summary>The folder the workers run in.</summary>
     public string WorkingDirectory => ChangeDirectory ?? App.Directory;
 }

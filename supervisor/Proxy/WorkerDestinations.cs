@@ -2,6 +2,7 @@ using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.SessionAffinity;
 
 namespace Supervisor.Proxy;
 
@@ -12,6 +13,9 @@ namespace Supervisor.Proxy;
 internal sealed class WorkerDestinations
 {
     public const string ClusterId = "workers";
+
+    /// <summary>The cookie that carries a client's worker under --sticky-sessions.</summary>
+    public const string AffinityCookieName = ".Supervisor.Worker";
     private const string RouteId = "all";
 
     private static readonly IReadOnlyList<RouteConfig> Routes =
@@ -21,14 +25,27 @@ internal sealed class WorkerDestinations
 
     private readonly Lock _lock = new();
     private readonly ForwarderRequestConfig _requestConfig;
+    private readonly SessionAffinityConfig? _affinity;
     private TaskCompletionSource _anyReady = NewSignal();
     private IProxyStateLookup? _state;
     private int _count;
 
     /// <param name="requestTimeout">The --request-timeout: no response activity for this long gives 504.</param>
-    public WorkerDestinations(TimeSpan requestTimeout)
+    /// <param name="stickySessions">The --sticky-sessions: a cookie keeps a client on its worker while it lives.</param>
+    public WorkerDestinations(TimeSpan requestTimeout, bool stickySessions)
     {
         _requestConfig = new ForwarderRequestConfig { ActivityTimeout = requestTimeout };
+        _affinity = stickySessions
+            ? new SessionAffinityConfig
+            {
+                Enabled = true,
+                Policy = SessionAffinityConstants.Policies.HashCookie,
+                // When the worker is recycled, the client moves to another one and its cookie is rewritten.
+                FailurePolicy = SessionAffinityConstants.FailurePolicies.Redistribute,
+                AffinityKeyName = AffinityCookieName,
+                Cookie = new SessionAffinityCookieConfig { HttpOnly = true, SameSite = Microsoft.AspNetCore.Http.SameSiteMode.Lax },
+            }
+            : null;
         Provider = new InMemoryConfigProvider(Routes, [CreateCluster([])]);
     }
 
@@ -94,6 +111,7 @@ internal sealed class WorkerDestinations
     {
         ClusterId = ClusterId,
         HttpRequest = _requestConfig,
+        SessionAffinity = _affinity,
         // Least busy of two random picks: spreads idle load evenly and steers around a busy worker.
         LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
         Destinations = workerKeys.ToDictionary(key => key, key => new DestinationConfig { Address = $"http://{key}/" }),

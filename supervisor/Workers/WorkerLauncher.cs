@@ -7,7 +7,7 @@ using Supervisor.WorkerHost;
 namespace Supervisor.Workers;
 
 /// <summary>Turns the options into the command line and environment of one worker process.</summary>
-internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory runDirectory, TimeProvider time)
+internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory runDirectory, string keyRingDirectory, TimeProvider time)
 {
     // Container images and shells set these; any of them would make a worker bind a public port
     // or fight over the supervisor's address.
@@ -68,6 +68,8 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
         environment[WorkerProtocol.WorkerKeyVariable] = identity.Key;
         environment[WorkerProtocol.WorkerIdVariable] = identity.Slot.ToString(CultureInfo.InvariantCulture);
         environment[WorkerProtocol.WorkerGenerationVariable] = identity.Generation.ToString(CultureInfo.InvariantCulture);
+        environment[WorkerProtocol.DataProtectionDirectoryVariable] = keyRingDirectory;
+        environment[WorkerProtocol.ApplicationNameVariable] = options.App.Name;
         environment[WorkerProtocol.HeartbeatIntervalVariable] = ((int)HeartbeatInterval(options.Timeout).TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         environment["DOTNET_STARTUP_HOOKS"] = environment.TryGetValue("DOTNET_STARTUP_HOOKS", out var hooks) && !string.IsNullOrEmpty(hooks)
             ? $"{hooks}{Path.PathSeparator}{HookPath}"

@@ -1,5 +1,11 @@
 using System.Reflection;
 
+using System.Security.Claims;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.DataProtection;
+
 // Misbehaviour is chosen through configuration, so a test can set it with the supervisor's --env
 // (TESTAPP_FAIL_AT_START=...) or change it on disk in appsettings.json before a reload:
 //   TESTAPP_FAIL_AT_START=text   write text to stderr and exit 1 before the server starts
@@ -17,11 +23,23 @@ if (int.TryParse(builder.Configuration["TESTAPP_START_DELAY_MS"], out var startD
     Thread.Sleep(startDelay);
 }
 
+// An app that keeps its own DataProtection keys (TESTAPP_KEYS_DIR) must keep them under the supervisor.
+if (builder.Configuration["TESTAPP_KEYS_DIR"] is { Length: > 0 } keysDirectory)
+{
+    builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(keysDirectory));
+}
+builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie();
+builder.Services.AddAuthorization();
+builder.Services.AddAntiforgery(options => options.HeaderName = "X-CSRF-TOKEN");
+
 // Read once at start: a worker keeps the code and configuration it booted with.
 var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
 var release = builder.Configuration["Release"] ?? "";
 
 var app = builder.Build();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseAntiforgery();
 
 app.MapGet("/", () => "ok");
 app.MapGet("/whoami", (HttpContext context) => new WhoAmI(
@@ -40,6 +58,28 @@ app.MapGet("/slow", async (int ms) =>
     await Task.Delay(ms);
     return Results.Text($"slept {ms} ms in {Environment.ProcessId}");
 });
+// Cookie authentication and antiforgery: both rest on DataProtection keys.
+app.MapPost("/login", async (HttpContext context, string name) =>
+{
+    var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], CookieAuthenticationDefaults.AuthenticationScheme);
+    await context.SignInAsync(new ClaimsPrincipal(identity));
+    return $"signed in by {Environment.ProcessId}";
+}).DisableAntiforgery();
+app.MapGet("/me", (ClaimsPrincipal user) => $"{user.Identity!.Name} {Environment.ProcessId}").RequireAuthorization();
+app.MapGet("/antiforgery/token", (HttpContext context, IAntiforgery antiforgery) => antiforgery.GetAndStoreTokens(context).RequestToken!);
+app.MapPost("/antiforgery/check", async (HttpContext context, IAntiforgery antiforgery) =>
+{
+    try
+    {
+        await antiforgery.ValidateRequestAsync(context);
+        return Results.Text($"token accepted by {Environment.ProcessId}");
+    }
+    catch (AntiforgeryValidationException exception)
+    {
+        return Results.BadRequest($"token rejected by {Environment.ProcessId}: {exception.Message}");
+    }
+}).DisableAntiforgery();
+
 var held = new List<byte[]>();
 app.MapGet("/allocate", (int mb) =>
 {
