@@ -32,7 +32,7 @@ internal static class SupervisorRun
         await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer);
         var keyRing = SharedKeyRing.Prepare(options.DataProtectionDirectory, options.App.Name, runDirectory, log);
         SharedKeyRing.EnsureCurrentKey(keyRing, log);
-        var destinations = new WorkerDestinations(options.RequestTimeout > TimeSpan.Zero ? options.RequestTimeout : NoRequestTimeout, options.StickySessions);
+        var destinations = new WorkerDestinations(options.RequestTimeout > TimeSpan.Zero ? options.RequestTimeout : NoRequestTimeout, options.StickySessions, options.WorkerProtocol);
         var requestLimits = new RequestLimits(events.Writer);
         await using var front = FrontDoor.Build(options, runDirectory, destinations, requestLimits, log);
         await StartFrontAsync(front, options);
@@ -40,7 +40,7 @@ internal static class SupervisorRun
         {
             log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
         }
-        log.Information("Using worker: {App} ({Mode})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe");
+        log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
 
         var arbiter = new Arbiter(options, new WorkerLauncher(options, runDirectory, keyRing, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();

@@ -129,6 +129,13 @@ internal sealed class SupervisorCommand
         Description = "Keep each client on one worker (a cookie) while that worker lives, for apps with in-process state. Off by default.",
     };
 
+    private readonly Option<WorkerProtocolVersion> _workerProtocol = new("--worker-protocol")
+    {
+        Description = "Protocol from the proxy to the workers: http2 (cleartext, prior knowledge; measured about a third less CPU per request on both sides) or http1.",
+        DefaultValueFactory = _ => WorkerProtocolVersion.Http2,
+        HelpName = "http2|http1",
+    };
+
     private readonly Option<string?> _socketDir = new("--socket-dir")
     {
         Description = "Directory for the workers' Unix sockets, created with mode 0700 (an existing one must be yours and 0700). Default: a fresh directory under $XDG_RUNTIME_DIR, else the temp directory.",
@@ -148,7 +155,7 @@ internal sealed class SupervisorCommand
         {
             _app, _workers, _bind, _chdir, _env, _gracefulTimeout, _bootTimeout,
             _timeout, _requestTimeout, _maxRequests, _maxRequestsJitter, _maxMemory,
-            _dataProtectionDir, _stickySessions, _socketDir, _logLevel,
+            _dataProtectionDir, _stickySessions, _workerProtocol, _socketDir, _logLevel,
         };
     }
 
@@ -196,6 +203,7 @@ internal sealed class SupervisorCommand
             LogLevel = result.GetValue(_logLevel),
             DataProtectionDirectory = result.GetValue(_dataProtectionDir) is { } keys ? Path.GetFullPath(keys) : null,
             StickySessions = result.GetValue(_stickySessions),
+            WorkerProtocol = result.GetValue(_workerProtocol),
         };
     }
 

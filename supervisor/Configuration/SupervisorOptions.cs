@@ -40,9 +40,22 @@ internal sealed record SupervisorOptions
     /// <summary>The shared DataProtection key ring; null means the documented default.</summary>
     public string? DataProtectionDirectory { get; init; }
 
+    /// <summary>The protocol between the proxy and the workers' Unix sockets.</summary>
+    public WorkerProtocolVersion WorkerProtocol { get; init; } = WorkerProtocolVersion.Http2;
+
     /// <summary>Keep each client on one worker (YARP cookie affinity) while that worker lives.</summary>
     public bool StickySessions { get; init; }
 
     /// <summary>The folder the workers run in.</summary>
     public string WorkingDirectory => ChangeDirectory ?? App.Directory;
+}
+
+/// <summary>How the proxy talks to the workers.</summary>
+internal enum WorkerProtocolVersion
+{
+    /// <summary>HTTP/1.1: one request per connection at a time.</summary>
+    Http1,
+
+    /// <summary>HTTP/2 cleartext with prior knowledge: many requests on one connection, fewer system calls.</summary>
+    Http2,
 }

@@ -28,6 +28,9 @@ internal static class FrontDoor
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // The app's own Kestrel enforces its body limit (30 MB unless it says otherwise, per endpoint
+            // with [RequestSizeLimit]); a second, blanket limit here would break the endpoints that raised it.
+            kestrel.Limits.MaxRequestBodySize = null;
             foreach (var bind in options.Binds)
             {
                 Listen(kestrel, bind);

@@ -1,3 +1,4 @@
+using Supervisor.Configuration;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -32,9 +33,16 @@ internal sealed class WorkerDestinations
 
     /// <param name="requestTimeout">The --request-timeout: no response activity for this long gives 504.</param>
     /// <param name="stickySessions">The --sticky-sessions: a cookie keeps a client on its worker while it lives.</param>
-    public WorkerDestinations(TimeSpan requestTimeout, bool stickySessions)
+    /// <param name="protocol">The --worker-protocol.</param>
+    public WorkerDestinations(TimeSpan requestTimeout, bool stickySessions, WorkerProtocolVersion protocol)
     {
-        _requestConfig = new ForwarderRequestConfig { ActivityTimeout = requestTimeout };
+        _requestConfig = new ForwarderRequestConfig
+        {
+            ActivityTimeout = requestTimeout,
+            // Exact: without TLS there is no negotiation, so HTTP/2 must be asked for outright (h2c prior knowledge).
+            Version = protocol == WorkerProtocolVersion.Http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
+            VersionPolicy = protocol == WorkerProtocolVersion.Http2 ? System.Net.Http.HttpVersionPolicy.RequestVersionExact : System.Net.Http.HttpVersionPolicy.RequestVersionOrLower,
+        };
         _affinity = stickySessions
             ? new SessionAffinityConfig
             {

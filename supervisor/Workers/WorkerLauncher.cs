@@ -61,6 +61,11 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
             environment[name] = value;
         }
 
+        if (options.WorkerProtocol == WorkerProtocolVersion.Http2)
+        {
+            // Cleartext HTTP/2 needs an HTTP/2-only endpoint: Kestrel then accepts prior-knowledge h2c.
+            environment["Kestrel__EndpointDefaults__Protocols"] = "Http2";
+        }
         var listenUrl = $"http://unix:{socketPath}";
         environment["ASPNETCORE_URLS"] = listenUrl;
         environment[WorkerProtocol.ListenUrlVariable] = listenUrl;

@@ -37,6 +37,7 @@ var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalV
 var release = builder.Configuration["Release"] ?? "";
 
 var app = builder.Build();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseAntiforgery();
@@ -79,6 +80,61 @@ app.MapPost("/antiforgery/check", async (HttpContext context, IAntiforgery antif
         return Results.BadRequest($"token rejected by {Environment.ProcessId}: {exception.Message}");
     }
 }).DisableAntiforgery();
+
+// Streams both ways, for the proxy-to-worker protocol: a WebSocket echo, a large upload and download.
+app.Map("/ws", async (HttpContext context) =>
+{
+    if (!context.WebSockets.IsWebSocketRequest)
+    {
+        return Results.BadRequest("not a WebSocket request");
+    }
+    using var socket = await context.WebSockets.AcceptWebSocketAsync();
+    var buffer = new byte[64 * 1024];
+    while (true)
+    {
+        var received = await socket.ReceiveAsync(buffer, CancellationToken.None);
+        if (received.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+        {
+            await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+            return Results.Empty;
+        }
+        await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, CancellationToken.None);
+    }
+});
+app.MapPost("/upload", async (HttpRequest request) =>
+{
+    using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+    var buffer = new byte[81920];
+    long length = 0;
+    int read;
+    while ((read = await request.Body.ReadAsync(buffer)) > 0)
+    {
+        sha.AppendData(buffer, 0, read);
+        length += read;
+    }
+    return $"{length} {Convert.ToHexString(sha.GetHashAndReset())}";
+}).DisableAntiforgery();
+app.MapGet("/download", async (HttpResponse response, int mb) =>
+{
+    // Byte i of the body is (i % 251): the client can check every byte without a copy.
+    var block = new byte[251 * 4096];
+    for (var i = 0; i < block.Length; i++)
+    {
+        block[i] = (byte)(i % 251);
+    }
+    long remaining = mb * 1_048_576L;
+    response.ContentLength = remaining;
+    if (response.SupportsTrailers())
+    {
+        response.AppendTrailer("x-sent", remaining.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+    while (remaining > 0)
+    {
+        var chunk = (int)Math.Min(remaining, block.Length);
+        await response.Body.WriteAsync(block.AsMemory(0, chunk));
+        remaining -= chunk;
+    }
+});
 
 var held = new List<byte[]>();
 app.MapGet("/allocate", (int mb) =>
