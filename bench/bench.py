@@ -95,6 +95,18 @@ def rss_mb(pid):
     return 0.0
 
 
+def pss_mb(pid):
+    """Proportional set size: shared pages (the .NET framework files the workers map too) split among their users."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def tree_rss_mb(pid):
     """RSS of a process and its descendants (nginx, HAProxy and Gunicorn fork workers)."""
     total = rss_mb(pid)
@@ -277,7 +289,7 @@ def commit():
         return "unknown"
 
 
-def report(args, samples, memory, cold_start):
+def report(args, samples, memory, cold_start, supervisor_pss):
     fronts = list(PORTS)
     lines = [
         f"# Benchmark {datetime.date.today()} (commit {commit()}, {'quick' if args.quick else 'full'} mode)",
@@ -307,7 +319,8 @@ def report(args, samples, memory, cold_start):
     for front in fronts:
         idle, peak = memory[front]
         lines.append(f"| {front} | {idle:.0f} | {peak:.0f} |")
-    lines += ["", "## Supervisor cold start", "",
+    lines += ["", f"The supervisor's idle PSS (its share of pages it maps together with its workers): {supervisor_pss:.0f} MB.",
+              "", "## Supervisor cold start", "",
               f"Launch to first 200: {cold_start['first_200_ms']:.0f} ms; launch to all 2 workers ready: {cold_start['all_ready_ms']:.0f} ms.", ""]
     return "\n".join(lines)
 
@@ -347,6 +360,7 @@ def main():
         for front in fronts:
             wrk(PORTS[front], 64, 3)  # warm-up: JIT, connection pools, Python imports
         memory = {front: [front_rss_mb(front, pids[front]), 0.0] for front in fronts}
+        supervisor_pss = pss_mb(pids["supervisor"])
 
         samples = {(front, c): [] for front in fronts for c in args.connections}
         for round_index in range(args.rounds):
@@ -365,7 +379,7 @@ def main():
     finally:
         fleet.stop_all()
 
-    text = report(args, samples, memory, cold_start)
+    text = report(args, samples, memory, cold_start, supervisor_pss)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.date.today()}-{commit()}{'-quick' if args.quick else ''}.md"
     path.write_text(text)
