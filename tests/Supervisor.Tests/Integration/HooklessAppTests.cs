@@ -18,7 +18,7 @@ public sealed class HooklessAppTests(ITestOutputHelper output) : IDisposable
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app, "--workers", "2");
         using var client = supervisor.CreateClient();
 
-        Assert.Contains("(socket probe)", supervisor.Log);
+        Assert.Contains("(socket probe, ", supervisor.Log);
         var servedBy = new HashSet<int>();
         for (var i = 0; i < 200 && servedBy.Count < 2; i++)
         {
