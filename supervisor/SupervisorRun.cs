@@ -25,6 +25,7 @@ internal static class SupervisorRun
 
     public static async Task<int> RunAsync(SupervisorOptions options, ILogger log)
     {
+        var workerRuntime = WorkerRuntime.Locate(options.App, Environment.GetEnvironmentVariable);
         var events = Channel.CreateUnbounded<ArbiterEvent>(new UnboundedChannelOptions { SingleReader = true });
         using var signals = new SignalHandlers(events.Writer);
         using var runDirectory = RunDirectory.Open(options.SocketDirectory);
@@ -42,7 +43,7 @@ internal static class SupervisorRun
         }
         log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
 
-        var arbiter = new Arbiter(options, new WorkerLauncher(options, runDirectory, keyRing, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
+        var arbiter = new Arbiter(options, new WorkerLauncher(options, workerRuntime, runDirectory, keyRing, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
 
         if (stop.ExitCode == ExitCodes.Success)

@@ -10,7 +10,7 @@ namespace Supervisor.WorkerHost;
 internal sealed class ControlConnection
 {
     private readonly Socket _socket;
-    private readonly Lock _sendLock = new();
+    private readonly object _sendLock = new();
     private volatile bool _closed;
 
     private ControlConnection(Socket socket) => _socket = socket;

@@ -35,7 +35,7 @@ internal sealed class HostingEventObserver(WorkerAgent agent) : IObserver<Diagno
         catch (Exception exception)
         {
             // Never throw into the app's host build.
-            HookLog.Write($"{hostingEvent.Key}: {exception.Message}");
+            HookLog.Failure($"{hostingEvent.Key}: {exception.Message}");
         }
     }
 

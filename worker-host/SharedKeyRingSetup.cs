@@ -18,11 +18,11 @@ internal sealed class SharedKeyRingSetup(string keyDirectory, string application
     {
         if (options.XmlRepository is not null || options.XmlEncryptor is not null)
         {
-            HookLog.Write("DataProtection: the app configured its own key storage; keeping it");
+            HookLog.Note("DataProtection: the app configured its own key storage; keeping it");
             return;
         }
         options.XmlRepository = new FileSystemXmlRepository(new DirectoryInfo(keyDirectory), loggerFactory);
-        HookLog.Write($"DataProtection: using the supervisor's shared key ring in {keyDirectory}");
+        HookLog.Note($"DataProtection: using the supervisor's shared key ring in {keyDirectory}");
     }
 
     // Left alone, the discriminator is the content root path, which changes when a deploy moves the app

@@ -17,7 +17,7 @@ internal static class StartupHook
         }
         catch (Exception exception)
         {
-            HookLog.Write($"disabled: {exception.Message}");
+            HookLog.Failure($"disabled: {exception.Message}");
         }
     }
 }

@@ -62,7 +62,7 @@ internal sealed class WorkerAgent : IDisposable
 
     private void OnSupervisorLost()
     {
-        HookLog.Write("the supervisor went away; stopping this worker");
+        HookLog.Note("the supervisor went away; stopping this worker");
         Dispose();
         if (_lifetime is null)
         {

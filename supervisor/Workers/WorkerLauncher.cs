@@ -1,13 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Supervisor.Configuration;
 using Supervisor.WorkerHost;
 
 namespace Supervisor.Workers;
 
 /// <summary>Turns the options into the command line and environment of one worker process.</summary>
-internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory runDirectory, string keyRingDirectory, TimeProvider time)
+internal sealed class WorkerLauncher(SupervisorOptions options, WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, TimeProvider time)
 {
     // Container images and shells set these; any of them would make a worker bind a public port
     // or fight over the supervisor's address.
@@ -16,10 +15,6 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
         "ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS", "ASPNETCORE_HTTPS_PORTS",
         "DOTNET_URLS", "DOTNET_HTTP_PORTS", "DOTNET_HTTPS_PORTS",
     ];
-
-    private static readonly string HookPath = typeof(WorkerProtocol).Assembly.Location;
-
-    private readonly string _dotnetHost = DotnetHost.Locate();
 
     public WorkerProcess Launch(WorkerIdentity identity, Action<WorkerProcess, string, bool> onOutput)
     {
@@ -37,7 +32,7 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
     {
         var startInfo = new ProcessStartInfo
         {
-            FileName = options.App.IsDll ? _dotnetHost : options.App.Path,
+            FileName = runtime.DotnetHost ?? options.App.Path,
             WorkingDirectory = options.WorkingDirectory,
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -77,8 +72,8 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
         environment[WorkerProtocol.ApplicationNameVariable] = options.App.Name;
         environment[WorkerProtocol.HeartbeatIntervalVariable] = ((int)HeartbeatInterval(options.Timeout).TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         environment["DOTNET_STARTUP_HOOKS"] = environment.TryGetValue("DOTNET_STARTUP_HOOKS", out var hooks) && !string.IsNullOrEmpty(hooks)
-            ? $"{hooks}{Path.PathSeparator}{HookPath}"
-            : HookPath;
+            ? $"{hooks}{Path.PathSeparator}{runtime.HookPath}"
+            : runtime.HookPath;
         return startInfo;
     }
 
@@ -91,21 +86,5 @@ internal sealed class WorkerLauncher(SupervisorOptions options, RunDirectory run
             interval = timeout / 4;
         }
         return interval < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : interval;
-    }
-
-    /// <summary>Finds the <c>dotnet</c> host of the installation the supervisor itself runs on.</summary>
-    private static class DotnetHost
-    {
-        public static string Locate()
-        {
-            // .../dotnet/shared/Microsoft.NETCore.App/10.0.x/ → .../dotnet/dotnet
-            var runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
-            var candidates = new[]
-            {
-                Path.GetFullPath(Path.Combine(runtimeDirectory, "..", "..", "..", "dotnet")),
-                Path.Combine(Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? "", "dotnet"),
-            };
-            return candidates.FirstOrDefault(File.Exists) ?? "dotnet";
-        }
     }
 }

@@ -143,6 +143,25 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_supervisor_installed_without_its_worker_host_refuses_to_start()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var lonely = Path.Combine(_scratch, "supervisor");
+        File.Copy(artifacts.Supervisor, lonely); // The native executable alone, without Supervisor.WorkerHost.dll.
+
+        var result = await CliWrap.Cli.Wrap(lonely)
+            .WithArguments(["--app", artifacts.TestApp, "--bind", "127.0.0.1:0"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync();
+        output.WriteLine($"exit {result.ExitCode}\n{result.StandardError}");
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("Supervisor.WorkerHost.dll' is missing beside the supervisor", line);
+        Assert.DoesNotContain("Booting worker", result.StandardError);
+    }
+
+    [Fact]
     public async Task Workers_that_fail_at_start_end_the_supervisor_with_exit_3_and_their_last_words()
     {
         var artifacts = await Artifacts.GetAsync();
