@@ -153,6 +153,7 @@ internal sealed partial class Arbiter
         if (worker.StopRequested)
         {
             _log.Information("Worker exiting (pid: {Pid}): worker {Slot}, generation {Generation}, {Reason}", worker.Pid, worker.Slot, worker.Generation, worker.StopReason);
+            StartQueuedReload();
             return;
         }
         // .NET reports a death by signal N as exit code 128 + N.

@@ -21,17 +21,33 @@ internal sealed partial class Arbiter
 
     private void RequestReload()
     {
-        if (_reload is not null || !_booted)
+        var alreadyQueued = _reloadPending;
+        _reloadPending = true; // A burst of SIGHUPs is one running reload and at most one more.
+        if (!StartQueuedReload() && !alreadyQueued)
         {
-            if (!_reloadPending)
-            {
-                _log.Information("Reload queued: {Reason}", _reload is not null ? $"generation {_reload.Generation} is still booting" : "the first workers are still booting");
-            }
-            _reloadPending = true; // A burst of SIGHUPs is one running reload and at most one more.
-            return;
+            _log.Information("Reload queued: {Reason}", WhyReloadMustWait());
         }
-        StartReload();
     }
+
+    /// <summary>Starts the queued reload, if there is one and nothing stands in its way.</summary>
+    private bool StartQueuedReload()
+    {
+        if (!_reloadPending || WhyReloadMustWait() is not null)
+        {
+            return false;
+        }
+        _reloadPending = false;
+        StartReload();
+        return true;
+    }
+
+    // A reload boots N workers beside those running: it waits until that stays within 2N, which is
+    // when the workers retired by the last reload or recycle have drained and exited.
+    private string? WhyReloadMustWait() =>
+        !_booted ? "the first workers are still booting"
+        : _reload is not null ? $"generation {_reload.Generation} is still booting"
+        : _workers.Count > _slots.Count ? $"{_workers.Count - _slots.Count} retiring or replacement workers must exit first, so that no more than {2 * _slots.Count} run at once"
+        : null;
 
     private void StartReload()
     {
@@ -91,11 +107,7 @@ internal sealed partial class Arbiter
     private void FinishReload()
     {
         ApplyDeferredScaling();
-        if (_reloadPending)
-        {
-            _reloadPending = false;
-            StartReload();
-        }
+        StartQueuedReload();
     }
 
     private sealed record ReloadState(int Generation, List<Worker> Candidates);

@@ -111,6 +111,7 @@ internal sealed partial class Arbiter
         }
         RetryDueRecycles();
         StartMissingWorkers();
+        StartQueuedReload();
     }
 
     private void OnSignal(PosixSignal signal)
