@@ -1,10 +1,11 @@
+using System.Collections;
 using System.CommandLine;
 using Supervisor;
 using Supervisor.Cli;
-using Supervisor.Logging;
+using Supervisor.Configuration;
 
 var command = new SupervisorCommand();
-var parseResult = command.Root.Parse(args);
+var parseResult = command.Parse(args);
 if (parseResult.Errors.Count > 0)
 {
     return Usage.Fail(parseResult.Errors[0].Message);
@@ -12,20 +13,24 @@ if (parseResult.Errors.Count > 0)
 
 command.Root.SetAction(async (result, _) =>
 {
-    Supervisor.Configuration.SupervisorOptions options;
+    if (result.GetValue(command.HelpMarkdown))
+    {
+        Console.Out.Write(OptionsTable.Markdown());
+        return ExitCodes.Success;
+    }
+    var loader = new ConfigurationLoader(command, result, EnvironmentSnapshot());
+    LoadedConfiguration loaded;
     try
     {
-        options = command.Bind(result, Environment.GetEnvironmentVariable);
-    }
-    catch (UsageException exception)
-    {
-        return Usage.Fail(exception.Message);
-    }
-
-    using var log = SupervisorLogging.Create(options.LogLevel);
-    try
-    {
-        return await SupervisorRun.RunAsync(options, log);
+        loaded = loader.Load();
+        if (result.GetValue(command.PrintConfig) || result.GetValue(command.CheckConfig))
+        {
+            StartupChecks.Run(loaded.Options);
+            Console.Out.Write(result.GetValue(command.PrintConfig)
+                ? ConfigurationReport.Write(loaded)
+                : $"supervisor: the configuration is valid{(loaded.Options.ConfigFile is { } file ? $" ({file})" : "")}\n");
+            return ExitCodes.Success;
+        }
     }
     catch (UsageException exception)
     {
@@ -33,18 +38,19 @@ command.Root.SetAction(async (result, _) =>
     }
     catch (StartupFailureException exception)
     {
-        log.Fatal("{Reason}", exception.Message);
+        Console.Error.WriteLine($"supervisor: error: {exception.Message}");
         return exception.ExitCode;
     }
-    catch (Exception exception)
-    {
-        log.Fatal(exception, "Supervisor failed: {Reason}", exception.Message);
-        return ExitCodes.RuntimeFailure;
-    }
+    return await SupervisorRun.RunAsync(loaded, loader);
 });
 
 // The supervisor handles SIGINT/SIGTERM itself; System.CommandLine must not install its own handler.
 return await parseResult.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+
+// Read once: a reload re-reads the config file, but the supervisor's own environment cannot change.
+static Dictionary<string, string> EnvironmentSnapshot() =>
+    Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
+        .ToDictionary(entry => (string)entry.Key, entry => (string?)entry.Value ?? "", StringComparer.Ordinal);
 
 namespace Supervisor.Cli
 {
@@ -53,7 +59,7 @@ namespace Supervisor.Cli
         /// <summary>One line on stderr that names the problem and the fix; exit code 2.</summary>
         public static int Fail(string message)
         {
-            Console.Error.WriteLine($"supervisor: error: {message.TrimEnd('.')}; see 'supervisor --help'");
+            Console.Error.WriteLine($"supervisor: error: {message.TrimEnd('.')}");
             return ExitCodes.UsageError;
         }
     }

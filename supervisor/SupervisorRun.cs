@@ -1,41 +1,93 @@
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
-using Serilog;
 using Supervisor.Arbitration;
 using Supervisor.Cli;
 using Supervisor.Configuration;
 using Supervisor.Control;
+using Supervisor.Logging;
 using Supervisor.Proxy;
 using Supervisor.Workers;
 
 namespace Supervisor;
 
 /// <summary>
-/// One run of the supervisor, start to stop: bind the public address before any worker exists (so a
-/// taken port leaves nothing behind), run the arbiter, then stop in order and clean up.
+/// One run of the supervisor, start to stop: check what can be checked before anything starts, bind the
+/// public address before any worker exists (so a taken port leaves nothing behind), run the arbiter,
+/// then stop in order and clean up.
 /// </summary>
 internal static class SupervisorRun
 {
     // A quick stop still lets workers run their shutdown hooks, briefly.
     private static readonly TimeSpan QuickStopTimeout = TimeSpan.FromSeconds(1);
 
-    // Without --request-timeout a request may take as long as it needs, like behind Gunicorn; YARP's
-    // own idle limit (100 s by default) would otherwise cut long polls and quiet streams.
-    private static readonly TimeSpan NoRequestTimeout = TimeSpan.FromDays(1);
-
-    public static async Task<int> RunAsync(SupervisorOptions options, ILogger log)
+    public static async Task<int> RunAsync(LoadedConfiguration loaded, ConfigurationLoader loader)
     {
-        var workerRuntime = WorkerRuntime.Locate(options.App, Environment.GetEnvironmentVariable);
+        var options = loaded.Options;
+        WorkerRuntime workerRuntime;
+        ErrorLog errorLog;
+        try
+        {
+            workerRuntime = StartupChecks.Run(options);
+            errorLog = ErrorLog.Open(options);
+        }
+        catch (UsageException exception)
+        {
+            return Usage.Fail(exception.Message);
+        }
+        catch (StartupFailureException exception)
+        {
+            Console.Error.WriteLine($"supervisor: error: {exception.Message}");
+            return exception.ExitCode;
+        }
+
+        await using (errorLog)
+        {
+            var log = errorLog.Logger;
+            try
+            {
+                return await RunLoggedAsync(loaded, loader, workerRuntime, errorLog);
+            }
+            catch (UsageException exception)
+            {
+                return Usage.Fail(exception.Message);
+            }
+            catch (StartupFailureException exception)
+            {
+                log.Fatal("{Reason}", exception.Message);
+                return exception.ExitCode;
+            }
+            catch (Exception exception)
+            {
+                log.Fatal(exception, "Supervisor failed: {Reason}", exception.Message);
+                return ExitCodes.RuntimeFailure;
+            }
+        }
+    }
+
+    private static async Task<int> RunLoggedAsync(LoadedConfiguration loaded, ConfigurationLoader loader, WorkerRuntime workerRuntime, ErrorLog errorLog)
+    {
+        var options = loaded.Options;
+        var log = errorLog.Logger;
         var events = Channel.CreateUnbounded<ArbiterEvent>(new UnboundedChannelOptions { SingleReader = true });
         using var signals = new SignalHandlers(events.Writer);
         using var runDirectory = RunDirectory.Open(options.SocketDirectory);
-        log.Information("Starting supervisor {Version}", typeof(SupervisorRun).Assembly.GetName().Version?.ToString(3));
+        using var pidfile = Pidfile.Create(options.Pidfile);
+        log.Information("Starting supervisor {Version}", VersionInfo.Version);
+        foreach (var warning in loaded.Warnings)
+        {
+            log.Warning("{Warning}", warning);
+        }
         await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer);
         var keyRing = SharedKeyRing.Prepare(options.DataProtectionDirectory, options.App.Name, runDirectory, log);
         SharedKeyRing.EnsureCurrentKey(keyRing, log);
-        var destinations = new WorkerDestinations(options.RequestTimeout > TimeSpan.Zero ? options.RequestTimeout : NoRequestTimeout, options.StickySessions, options.WorkerProtocol);
-        var requestLimits = new RequestLimits(events.Writer);
-        await using var front = FrontDoor.Build(options, runDirectory, destinations, requestLimits, log);
+        await using var accessLog = AccessLog.Open(options, errorLog);
+        var logs = new Logs(errorLog, accessLog);
+
+        var current = new CurrentOptions(options);
+        var destinations = new WorkerDestinations(options);
+        var dispatcher = new WorkerDispatcher(destinations, worker => events.Writer.TryWrite(new WorkerRequestLimitReached(worker.Key, worker.RequestLimit)));
+        dispatcher.Configure(options.WorkerConnections, options.MaxQueue);
+        await using var front = FrontDoor.Build(current, runDirectory, destinations, dispatcher, accessLog, log);
         await StartFrontAsync(front, options);
         foreach (var address in FrontDoor.ListeningAddresses(front))
         {
@@ -43,7 +95,18 @@ internal static class SupervisorRun
         }
         log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
 
-        var arbiter = new Arbiter(options, new WorkerLauncher(options, workerRuntime, runDirectory, keyRing, TimeProvider.System), destinations, requestLimits, runDirectory, events, log, TimeProvider.System);
+        var hooks = new ArbiterHooks(
+            ReloadConfiguration: loader.Reload,
+            ApplyConfiguration: next =>
+            {
+                current.Value = next.Options;
+                logs.Apply(next.Options);
+                destinations.SetRequestTimeout(next.Options.RequestTimeout);
+                dispatcher.Configure(next.Options.WorkerConnections, next.Options.MaxQueue);
+            },
+            ReopenLogs: logs.Reopen);
+        var launcher = new WorkerLauncher(workerRuntime, runDirectory, keyRing, TimeProvider.System);
+        var arbiter = new Arbiter(loaded, hooks, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
 
         if (stop.ExitCode == ExitCodes.Success)
@@ -55,7 +118,7 @@ internal static class SupervisorRun
             log.Error("{Reason}", stop.Description);
         }
         var graceful = stop.Mode == StopMode.Graceful;
-        var timeout = graceful ? options.GracefulTimeout : QuickStopTimeout;
+        var timeout = graceful ? current.Value.GracefulTimeout : QuickStopTimeout;
         await StopFrontAsync(front, graceful ? timeout : TimeSpan.Zero, signals.QuickStopRequested);
         await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, signals.QuickStopRequested);
         log.Information("Shutting down: Master");

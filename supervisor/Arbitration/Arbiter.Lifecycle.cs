@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Supervisor.Configuration;
 using Supervisor.Native;
 using Supervisor.WorkerHost;
 using Supervisor.Workers;
@@ -22,18 +23,18 @@ internal sealed partial class Arbiter
             if (slot.RespawnAt <= now)
             {
                 slot.RespawnAt = null;
-                StartWorker(slot, _servingGeneration);
+                StartWorker(slot, _servingGeneration, Options);
             }
         }
     }
 
-    private Worker? StartWorker(WorkerSlot slot, int generation, Worker? replaces = null)
+    private Worker? StartWorker(WorkerSlot slot, int generation, SupervisorOptions options, Worker? replaces = null)
     {
         var identity = new WorkerIdentity(slot.Index, generation, ++_serial);
         WorkerProcess process;
         try
         {
-            process = _launcher.Launch(identity, LogWorkerOutput);
+            process = _launcher.Launch(options, identity, LogWorkerOutput);
         }
         catch (Exception exception) when (exception is System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
         {
@@ -48,14 +49,12 @@ internal sealed partial class Arbiter
             }
             return null;
         }
-        var worker = new Worker(process, Now) { Replaces = replaces };
+        // Gunicorn's jitter: each worker draws its own limit, so workers do not all recycle at once.
+        var requestLimit = options.MaxRequests > 0 ? options.MaxRequests + Random.Shared.Next(0, options.MaxRequestsJitter + 1) : 0;
+        var worker = new Worker(process, _dispatcher.Track(identity.Key, process.Pid, requestLimit), options, Now) { Replaces = replaces };
         _workers.Add(worker);
-        if (_options.MaxRequests > 0)
-        {
-            _requestLimits.Track(worker.Key, _options.MaxRequests + Random.Shared.Next(0, _options.MaxRequestsJitter + 1));
-        }
         _ = process.Exited.ContinueWith(exit => _events.Writer.TryWrite(new WorkerExited(process, exit.Result)), TaskScheduler.Default);
-        _log.Information("Booting worker with pid: {Pid} (worker {Slot}, generation {Generation})", process.Pid, identity.Slot, identity.Generation);
+        _log.Information("Booting worker with pid: {WorkerPid} (worker {Slot}, generation {Generation})", process.Pid, identity.Slot, identity.Generation);
         return worker;
     }
 
@@ -73,7 +72,7 @@ internal sealed partial class Arbiter
                 MarkReady(worker);
                 break;
             case WorkerProtocol.Stopping when worker.InRotation && !worker.StopRequested:
-                _log.Warning("Worker {Slot} (pid: {Pid}) is stopping on its own; out of rotation", worker.Slot, worker.Pid);
+                _log.Warning("Worker {Slot} (pid: {WorkerPid}) is stopping on its own; out of rotation", worker.Slot, worker.Pid);
                 worker.InRotation = false;
                 CommitRotation();
                 break;
@@ -88,7 +87,7 @@ internal sealed partial class Arbiter
         }
         // The worker-host's connection only closes when its process is going away (or the hook broke):
         // stop routing to it now rather than when the exit is reported.
-        _log.Warning("Worker {Slot} (pid: {Pid}) closed its control connection; out of rotation", worker.Slot, worker.Pid);
+        _log.Warning("Worker {Slot} (pid: {WorkerPid}) closed its control connection; out of rotation", worker.Slot, worker.Pid);
         if (worker.InRotation)
         {
             worker.InRotation = false;
@@ -104,7 +103,7 @@ internal sealed partial class Arbiter
             return;
         }
         worker.ReadyAt = Now;
-        _log.Information("Worker {Slot} ready (pid: {Pid}, generation {Generation}) after {BootMs} ms",
+        _log.Information("Worker {Slot} ready (pid: {WorkerPid}, generation {Generation}) after {BootMs} ms",
             worker.Slot, worker.Pid, worker.Generation, (int)(Now - worker.StartedAt).TotalMilliseconds);
 
         if (_reload is not null && _reload.Candidates.Contains(worker))
@@ -142,7 +141,7 @@ internal sealed partial class Arbiter
             return;
         }
         _workers.Remove(worker);
-        _requestLimits.Forget(worker.Key);
+        _dispatcher.Forget(worker.Key);
         if (worker.InRotation)
         {
             worker.InRotation = false;
@@ -152,13 +151,13 @@ internal sealed partial class Arbiter
 
         if (worker.StopRequested)
         {
-            _log.Information("Worker exiting (pid: {Pid}): worker {Slot}, generation {Generation}, {Reason}", worker.Pid, worker.Slot, worker.Generation, worker.StopReason);
+            _log.Information("Worker exiting (pid: {WorkerPid}): worker {Slot}, generation {Generation}, {Reason}", worker.Pid, worker.Slot, worker.Generation, worker.StopReason);
             StartQueuedReload();
             return;
         }
         // .NET reports a death by signal N as exit code 128 + N.
         var how = exitCode is > 128 and < 160 ? $"was killed by signal {exitCode - 128}" : $"exited with code {exitCode}";
-        _log.Error("Worker (pid:{Pid}) {How} (worker {Slot}, generation {Generation})", worker.Pid, how, worker.Slot, worker.Generation);
+        _log.Error("Worker (pid:{WorkerPid}) {How} (worker {Slot}, generation {Generation})", worker.Pid, how, worker.Slot, worker.Generation);
         if (worker.ReadyAt is null)
         {
             OnBootFailure(worker, $"{how} before it was ready");
@@ -219,10 +218,10 @@ internal sealed partial class Arbiter
 
     private void KillWorkersPastBootTimeout()
     {
-        foreach (var worker in _workers.Where(w => w.IsBooting && Now - w.StartedAt > _options.BootTimeout).ToList())
+        foreach (var worker in _workers.Where(w => w.IsBooting && Now - w.StartedAt > w.Options.BootTimeout).ToList())
         {
-            var reason = $"was not ready within {_options.BootTimeout.TotalSeconds} s (--boot-timeout)";
-            _log.Error("Worker {Slot} (pid: {Pid}) {Reason}; killing it", worker.Slot, worker.Pid, reason);
+            var reason = $"was not ready within {worker.Options.BootTimeout.TotalSeconds} s (--boot-timeout)";
+            _log.Error("Worker {Slot} (pid: {WorkerPid}) {Reason}; killing it", worker.Slot, worker.Pid, reason);
             worker.RequestStop("failed to boot in time"); // Its exit is this failure, already handled here.
             worker.Process.Signal(Libc.SIGKILL);
             OnBootFailure(worker, reason);
@@ -239,13 +238,9 @@ internal sealed partial class Arbiter
     /// </summary>
     private void KillSilentWorkers()
     {
-        if (_options.Timeout == TimeSpan.Zero)
+        foreach (var worker in _workers.Where(w => w.HasReported && !w.StopRequested && w.Options.Timeout > TimeSpan.Zero && Now - w.LastHeartbeat > w.Options.Timeout).ToList())
         {
-            return;
-        }
-        foreach (var worker in _workers.Where(w => w.HasReported && !w.StopRequested && Now - w.LastHeartbeat > _options.Timeout).ToList())
-        {
-            _log.Fatal("WORKER TIMEOUT (pid: {Pid}) (worker {Slot}, generation {Generation}: no heartbeat for {Seconds:F1} s)",
+            _log.Fatal("WORKER TIMEOUT (pid: {WorkerPid}) (worker {Slot}, generation {Generation}: no heartbeat for {Seconds:F1} s)",
                 worker.Pid, worker.Slot, worker.Generation, (Now - worker.LastHeartbeat).TotalSeconds);
             if (worker.InRotation)
             {
@@ -260,11 +255,7 @@ internal sealed partial class Arbiter
     // Trimmed and NativeAOT apps cannot load the worker-host: a worker is ready when its socket accepts.
     private void ProbeWorkersWithoutHook()
     {
-        if (_options.App.StartupHooksSupported)
-        {
-            return;
-        }
-        foreach (var worker in _workers.Where(w => w.IsBooting).ToList())
+        foreach (var worker in _workers.Where(w => w.IsBooting && !w.Options.App.StartupHooksSupported).ToList())
         {
             using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try

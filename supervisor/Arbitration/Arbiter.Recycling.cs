@@ -24,17 +24,18 @@ internal sealed partial class Arbiter
 
     private void SampleMemory()
     {
-        if (_options.MaxMemoryBytes == 0)
+        var limit = Options.MaxMemoryBytes;
+        if (limit == 0)
         {
             return;
         }
         foreach (var worker in _workers.Where(w => w.InRotation && w.RecycleReason is null).ToList())
         {
             var resident = worker.Process.ResidentBytes() ?? 0;
-            worker.SamplesOverMemoryLimit = resident > _options.MaxMemoryBytes ? worker.SamplesOverMemoryLimit + 1 : 0;
+            worker.SamplesOverMemoryLimit = resident > limit ? worker.SamplesOverMemoryLimit + 1 : 0;
             if (worker.SamplesOverMemoryLimit >= MemorySamplesBeforeRecycle)
             {
-                Recycle(worker, $"resident memory {resident / 1_048_576} MB above --max-memory {_options.MaxMemoryBytes / 1_048_576} MB");
+                Recycle(worker, $"resident memory {resident / 1_048_576} MB above --max-memory {limit / 1_048_576} MB");
             }
         }
     }
@@ -47,7 +48,7 @@ internal sealed partial class Arbiter
             return;
         }
         worker.RecycleReason = reason;
-        _log.Information("Recycling worker {Slot} (pid: {Pid}, generation {Generation}): {Reason}", worker.Slot, worker.Pid, worker.Generation, reason);
+        _log.Information("Recycling worker {Slot} (pid: {WorkerPid}, generation {Generation}): {Reason}", worker.Slot, worker.Pid, worker.Generation, reason);
         StartReplacement(worker);
     }
 
@@ -70,7 +71,7 @@ internal sealed partial class Arbiter
         {
             return;
         }
-        old.ReplacementBooting = StartWorker(slot, _servingGeneration, replaces: old) is not null;
+        old.ReplacementBooting = StartWorker(slot, _servingGeneration, Options, replaces: old) is not null;
         if (!old.ReplacementBooting)
         {
             old.RecycleRetryAt = slot.RespawnAt;
@@ -78,10 +79,7 @@ internal sealed partial class Arbiter
         }
     }
 
-    /// <summary>
-    /// Takes a worker out of rotation for good. Its in-flight counter is captured now, before the
-    /// <see cref="CommitRotation"/> that removes it from YARP, so it can still be read afterwards.
-    /// </summary>
+    /// <summary>Takes a worker out of rotation for good; the next <see cref="CommitRotation"/> closes it and drains it.</summary>
     private void Retire(Worker worker, string reason)
     {
         if (worker.StopRequested)
@@ -89,25 +87,25 @@ internal sealed partial class Arbiter
             return;
         }
         worker.RequestStop(reason);
-        var inFlight = worker.InRotation ? _destinations.InFlightCounter(worker.Key) : () => 0;
         worker.InRotation = false;
-        _retiring.Add((worker, inFlight));
+        _retiring.Add(worker);
     }
 
-    /// <summary>Waits for the requests already routed to a retired worker, then stops it: TERM, wait, KILL.</summary>
-    private async Task DrainAndStopAsync(Worker worker, Func<int> inFlight)
+    /// <summary>Waits for the requests already given to a retired worker, then stops it: TERM, wait, KILL.</summary>
+    private async Task DrainAndStopAsync(Worker worker)
     {
         var process = worker.Process;
-        var timeout = _options.GracefulTimeout;
+        // Its own generation's options: this runs beside the arbiter's loop, which may swap the current ones.
+        var timeout = worker.Options.GracefulTimeout;
         var drainStarted = _time.GetTimestamp();
-        while (inFlight() > 0 && !process.HasExited && _time.GetElapsedTime(drainStarted) < timeout)
+        while (worker.Load.InFlight > 0 && !process.HasExited && _time.GetElapsedTime(drainStarted) < timeout)
         {
             await Task.Delay(DrainPollInterval, _time);
         }
-        if (inFlight() > 0)
+        if (worker.Load.InFlight is var left and > 0)
         {
-            _log.Warning("Worker {Slot} (pid: {Pid}) still has {Requests} requests in flight after {Timeout} s; stopping it anyway",
-                worker.Slot, worker.Pid, inFlight(), timeout.TotalSeconds);
+            _log.Warning("Worker {Slot} (pid: {WorkerPid}) still has {Requests} requests in flight after {Timeout} s; stopping it anyway",
+                worker.Slot, worker.Pid, left, timeout.TotalSeconds);
         }
         process.Signal(Libc.SIGTERM);
         try
@@ -116,7 +114,7 @@ internal sealed partial class Arbiter
         }
         catch (TimeoutException)
         {
-            _log.Warning("Worker (pid:{Pid}) still running {Timeout} s after SIGTERM; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
+            _log.Warning("Worker (pid:{WorkerPid}) still running {Timeout} s after SIGTERM; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
             process.Signal(Libc.SIGKILL);
         }
     }

@@ -1,11 +1,14 @@
+using Supervisor.Cli;
+using Supervisor.Configuration;
 using Supervisor.Native;
 
 namespace Supervisor.Arbitration;
 
 /// <summary>
-/// SIGHUP: a new generation of workers from the app on disk. All of it must be ready before any of it
-/// serves; then, in one update, it takes over and the old generation drains. If any new worker fails to
-/// boot, the reload is abandoned and the old generation never stops serving.
+/// SIGHUP: the configuration read again, and a new generation of workers from the app on disk. All of it
+/// must be ready before any of it serves; then, in one update, it takes over with its configuration and
+/// the old generation drains. If the configuration is bad, nothing starts; if any new worker fails to
+/// boot, the reload is abandoned: the old generation and the old configuration never stop serving.
 /// </summary>
 /// <remarks>
 /// Swapping the whole generation at once (rather than slot by slot) means two versions of the app never
@@ -51,13 +54,30 @@ internal sealed partial class Arbiter
 
     private void StartReload()
     {
-        var generation = ++_latestGeneration;
-        _log.Information("Reloading: booting generation {Generation} ({Workers} workers) beside generation {Serving}", generation, _slots.Count, _servingGeneration);
-        var candidates = new List<Worker>();
-        _reload = new ReloadState(generation, candidates);
-        foreach (var slot in _slots)
+        LoadedConfiguration next;
+        try
         {
-            if (StartWorker(slot, generation) is not { } candidate)
+            next = _hooks.ReloadConfiguration(_configuration);
+        }
+        catch (UsageException exception)
+        {
+            _log.Error("Reload failed: {Reason}. The running configuration and workers stay", exception.Message);
+            return;
+        }
+        foreach (var warning in next.Warnings)
+        {
+            _log.Warning("{Warning}", warning);
+        }
+        var generation = ++_latestGeneration;
+        // TTIN/TTOU changes survive a reload unless the configuration itself changes the number.
+        var workers = next.Options.Workers != Options.Workers ? next.Options.Workers : _slots.Count;
+        var slots = Enumerable.Range(0, workers).Select(index => index < _slots.Count ? _slots[index] : new WorkerSlot(index)).ToList();
+        _log.Information("Reloading: booting generation {Generation} ({Workers} workers) beside generation {Serving}", generation, workers, _servingGeneration);
+        var candidates = new List<Worker>();
+        _reload = new ReloadState(generation, candidates, slots, next);
+        foreach (var slot in slots)
+        {
+            if (StartWorker(slot, generation, next.Options) is not { } candidate)
             {
                 AbortReload(null, "could not be started");
                 return;
@@ -74,6 +94,10 @@ internal sealed partial class Arbiter
             return;
         }
         _servingGeneration = reload.Generation;
+        _configuration = reload.Configuration;
+        _slots.Clear();
+        _slots.AddRange(reload.Slots);
+        _hooks.ApplyConfiguration(reload.Configuration);
         foreach (var candidate in reload.Candidates)
         {
             candidate.InRotation = true;
@@ -110,5 +134,6 @@ internal sealed partial class Arbiter
         StartQueuedReload();
     }
 
-    private sealed record ReloadState(int Generation, List<Worker> Candidates);
+    /// <summary>A reload under way: the generation it boots, in which slots, with which configuration.</summary>
+    private sealed record ReloadState(int Generation, List<Worker> Candidates, List<WorkerSlot> Slots, LoadedConfiguration Configuration);
 }

@@ -16,42 +16,45 @@ internal sealed partial class Arbiter
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(250);
 
-    private readonly SupervisorOptions _options;
+    private readonly ArbiterHooks _hooks;
     private readonly WorkerLauncher _launcher;
-    private readonly WorkerDestinations _destinations;
-    private readonly RequestLimits _requestLimits;
+    private readonly WorkerDispatcher _dispatcher;
     private readonly RunDirectory _runDirectory;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly Channel<ArbiterEvent> _events;
     private readonly List<WorkerSlot> _slots;
     private readonly List<Worker> _workers = [];
-    private readonly List<(Worker Worker, Func<int> InFlight)> _retiring = [];
+    private readonly List<Worker> _retiring = [];
+    private LoadedConfiguration _configuration;
     private int _serial;
     private bool _booted;
     private long _ticks;
     private StopReason? _stop;
 
     public Arbiter(
-        SupervisorOptions options,
+        LoadedConfiguration configuration,
+        ArbiterHooks hooks,
         WorkerLauncher launcher,
-        WorkerDestinations destinations,
-        RequestLimits requestLimits,
+        WorkerDispatcher dispatcher,
         RunDirectory runDirectory,
         Channel<ArbiterEvent> events,
         ILogger log,
         TimeProvider time)
     {
-        _options = options;
+        _configuration = configuration;
+        _hooks = hooks;
         _launcher = launcher;
-        _destinations = destinations;
-        _requestLimits = requestLimits;
+        _dispatcher = dispatcher;
         _runDirectory = runDirectory;
         _events = events;
         _log = log;
         _time = time;
-        _slots = [.. Enumerable.Range(0, options.Workers).Select(index => new WorkerSlot(index))];
+        _slots = [.. Enumerable.Range(0, configuration.Options.Workers).Select(index => new WorkerSlot(index))];
     }
+
+    /// <summary>The options in effect: those of the generation that serves.</summary>
+    private SupervisorOptions Options => _configuration.Options;
 
     /// <summary>The worker processes still running, for the shutdown that follows <see cref="RunAsync"/>.</summary>
     public IReadOnlyList<WorkerProcess> Processes => [.. _workers.Select(w => w.Process)];
@@ -112,11 +115,22 @@ internal sealed partial class Arbiter
         RetryDueRecycles();
         StartMissingWorkers();
         StartQueuedReload();
+        ReportRefusedRequests();
+    }
+
+    // The 503s the request path gave since the last tick, summed up rather than logged one by one.
+    private void ReportRefusedRequests()
+    {
+        if (_dispatcher.TakeRefusedCount() is var refused and > 0)
+        {
+            _log.Warning("{Refused} requests answered 503: no worker free (--worker-connections {Capacity}, --max-queue {MaxQueue} waiting) or none ready",
+                refused, Options.WorkerConnections, Options.MaxQueue);
+        }
     }
 
     private void OnSignal(PosixSignal signal)
     {
-        var name = signal.ToString()["SIG".Length..].ToLowerInvariant();
+        var name = SignalHandlers.Name(signal);
         switch (signal)
         {
             case PosixSignal.SIGTERM:
@@ -127,7 +141,12 @@ internal sealed partial class Arbiter
                 break;
             case PosixSignal.SIGHUP:
                 _log.Information("Handling signal: {Signal}", name);
+                _hooks.ReopenLogs(); // As Gunicorn does on HUP.
                 RequestReload();
+                break;
+            case SignalHandlers.SIGUSR1:
+                _log.Information("Handling signal: {Signal}", name);
+                _hooks.ReopenLogs();
                 break;
             case PosixSignal.SIGTTIN:
                 _log.Information("Handling signal: {Signal}", name);
@@ -148,20 +167,21 @@ internal sealed partial class Arbiter
 
     /// <summary>
     /// Publishes the workers in rotation as one snapshot, then starts draining those retired since the
-    /// last publish. Their in-flight counters were captured before this update removed them.
+    /// last publish: closed, they take no new request, and are stopped when their last one is done.
     /// </summary>
     private void CommitRotation()
     {
-        _destinations.Publish([.. _workers.Where(w => w.InRotation).Select(w => w.Key)]);
-        foreach (var (worker, inFlight) in _retiring)
+        _dispatcher.Publish([.. _workers.Where(w => w.InRotation).Select(w => w.Key)]);
+        foreach (var worker in _retiring)
         {
-            _ = DrainAndStopAsync(worker, inFlight);
+            worker.Load.Close();
+            _ = DrainAndStopAsync(worker);
         }
         _retiring.Clear();
     }
 
     private void LogWorkerOutput(WorkerProcess process, string line, bool isError) =>
-        _log.Write(isError ? LogEventLevel.Error : LogEventLevel.Information, "[worker {Slot} pid {Pid}] {Line}", process.Identity.Slot, process.Pid, line);
+        _log.Write(isError ? LogEventLevel.Error : LogEventLevel.Information, "[worker {Slot} pid {WorkerPid}] {Line}", process.Identity.Slot, process.Pid, line);
 
     private static string DescribeBootFailure(Worker worker, string what)
     {

@@ -9,11 +9,14 @@ namespace Supervisor.Arbitration;
 /// </summary>
 internal sealed class SignalHandlers : IDisposable
 {
-    // SIGHUP must be handled: its default action would kill the supervisor, and with it every worker.
+    /// <summary>Reopen the log files (logrotate's postrotate). .NET has no name for it; Linux numbers it 10.</summary>
+    public const PosixSignal SIGUSR1 = (PosixSignal)10;
+
+    // SIGHUP and SIGUSR1 must be handled: their default action would kill the supervisor, and with it every worker.
     private static readonly PosixSignal[] Handled =
     [
         PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT,
-        PosixSignal.SIGHUP, PosixSignal.SIGTTIN, PosixSignal.SIGTTOU,
+        PosixSignal.SIGHUP, PosixSignal.SIGTTIN, PosixSignal.SIGTTOU, SIGUSR1,
     ];
 
     private readonly List<PosixSignalRegistration> _registrations = [];
@@ -34,6 +37,15 @@ internal sealed class SignalHandlers : IDisposable
             }));
         }
     }
+
+    /// <summary>Gunicorn's name for a signal in its log: "term", "hup", "usr1".</summary>
+    public static string Name(PosixSignal signal) => signal switch
+    {
+        SIGUSR1 => "usr1",
+        // .NET's names are SIGTERM etc.; a number it has no name for prints as the number.
+        _ when signal.ToString() is ['S', 'I', 'G', .. var rest] => rest.ToLowerInvariant(),
+        _ => ((int)signal).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     /// <summary>Cancelled when a quick stop is asked for.</summary>
     public CancellationToken QuickStopRequested => _hurry.Token;

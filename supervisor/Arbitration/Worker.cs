@@ -1,3 +1,5 @@
+using Supervisor.Configuration;
+using Supervisor.Proxy;
 using Supervisor.Workers;
 
 namespace Supervisor.Arbitration;
@@ -6,9 +8,15 @@ namespace Supervisor.Arbitration;
 /// A worker process as the arbiter sees it: where it stands in the pool. Only the arbiter's loop reads
 /// or changes these fields, so they need no locks.
 /// </summary>
-internal sealed class Worker(WorkerProcess process, DateTimeOffset startedAt)
+internal sealed class Worker(WorkerProcess process, WorkerLoad load, SupervisorOptions options, DateTimeOffset startedAt)
 {
     public WorkerProcess Process { get; } = process;
+
+    /// <summary>Its requests in flight, as the request path counts them.</summary>
+    public WorkerLoad Load { get; } = load;
+
+    /// <summary>The options of the generation it was started for: its timeouts stay those it booted with.</summary>
+    public SupervisorOptions Options { get; } = options;
 
     public WorkerIdentity Identity => Process.Identity;
 

@@ -1,243 +1,110 @@
 using System.CommandLine;
-using System.Globalization;
 using Supervisor.Configuration;
 
 namespace Supervisor.Cli;
 
 /// <summary>
-/// The command line, in Gunicorn's option names. Every option is declared here once, with its default
-/// and where that default comes from; <c>--help</c> is generated from these declarations.
+/// The command line, made from the setting declarations (<see cref="Settings.All"/>): one option per
+/// setting, in Gunicorn's spelling, plus the actions that are not settings. Values are taken as text
+/// here and read by each setting's own reader, exactly as values from the config file and environment.
 /// </summary>
 internal sealed class SupervisorCommand
 {
-    /// <summary>Two workers: one .NET process already uses every core, so more workers add memory
-    /// (70-100 MB each) and no throughput; two keep the app serving while one of them is replaced.</summary>
-    public const int DefaultWorkers = 2;
-
-    /// <summary>Gunicorn's default graceful timeout.</summary>
-    public const int DefaultGracefulTimeoutSeconds = 30;
-
-    /// <summary>Gunicorn bounds a worker's boot by --timeout, whose default is 30 s.</summary>
-    public const int DefaultBootTimeoutSeconds = 30;
-
-    /// <summary>Gunicorn's default worker timeout.</summary>
-    public const int DefaultTimeoutSeconds = 30;
-
     public const string Description = """
         Runs an ASP.NET Core app as N worker processes behind one public address, the way Gunicorn runs a
         Python app: the supervisor binds --bind, starts the workers on private Unix sockets, forwards each
-        request to a ready worker (YARP, least busy of two random choices) and keeps the pool healthy.
+        request to a ready worker and keeps the pool healthy.
 
-        Signals: TERM graceful stop; INT, QUIT quick stop; HUP reload (a new generation of workers from
-        the app on disk, swapped in when all are ready, abandoned if any fails to boot); TTIN / TTOU one
-        worker more / fewer.
-        Exit codes: 0 clean stop; 1 run-time failure (address in use, ...); 2 bad command line; 3 workers failed to boot.
-        Differences from Gunicorn: --app names a built .NET app instead of a module:variable; the default is
-        2 workers instead of 1, because a .NET worker is multi-threaded and uses every core; workers are
-        separate 'dotnet' processes, not forks of the master.
+        Every option can also be set in a JSON config file (-c FILE; keys are the long names, such as
+        max_requests), as an environment variable SUPERVISOR_<NAME> (SUPERVISOR_MAX_REQUESTS), or in
+        SUPERVISOR_CMD_ARGS. Precedence: command line > SUPERVISOR_CMD_ARGS > SUPERVISOR_* > config file > defaults.
+
+        Signals: TERM graceful stop; INT, QUIT quick stop; HUP reload (config file and app from disk, a new
+        generation of workers swapped in when all are ready, abandoned if any fails to boot); TTIN / TTOU one
+        worker more / fewer; USR1 reopen log files.
+        Exit codes: 0 clean stop; 1 run-time failure (address in use, ...); 2 bad command line or configuration;
+        3 workers failed to boot.
         """;
 
-    private readonly Option<string> _app = new("--app")
-    {
-        Description = "The app to run: its main .dll (run with 'dotnet') or its executable, from 'dotnet build' or 'dotnet publish'.",
-        Required = true,
-        HelpName = "PATH",
-    };
-
-    private readonly Option<int> _workers = new("--workers", "-w")
-    {
-        Description = $"Number of worker processes. Default: $WEB_CONCURRENCY if set, else {DefaultWorkers}.",
-        HelpName = "N",
-    };
-
-    private readonly Option<string[]> _bind = new("--bind", "-b")
-    {
-        Description = $"Address to listen on: HOST:PORT, [IPV6]:PORT or unix:PATH. Repeat for several. Default: 127.0.0.1:{BindAddress.DefaultPort} (Gunicorn's).",
-        HelpName = "ADDRESS",
-        AllowMultipleArgumentsPerToken = false,
-    };
-
-    private readonly Option<string?> _chdir = new("--chdir")
-    {
-        Description = "Working directory of the workers. Default: the app's folder, so that its appsettings.json is found.",
-        HelpName = "DIR",
-    };
-
-    private readonly Option<string[]> _env = new("--env", "-e")
-    {
-        Description = "Set an environment variable in the workers. Repeatable.",
-        HelpName = "KEY=VALUE",
-    };
-
-    private readonly Option<int> _gracefulTimeout = new("--graceful-timeout")
-    {
-        Description = "Seconds that in-flight requests and stopping workers get before they are cut off and killed.",
-        DefaultValueFactory = _ => DefaultGracefulTimeoutSeconds,
-        HelpName = "SECONDS",
-    };
-
-    private readonly Option<int> _bootTimeout = new("--boot-timeout")
-    {
-        Description = "Seconds a new worker has to become ready (its server listening) before it counts as failed to boot.",
-        DefaultValueFactory = _ => DefaultBootTimeoutSeconds,
-        HelpName = "SECONDS",
-    };
-
-    private readonly Option<int> _timeout = new("--timeout", "-t")
-    {
-        Description = "Seconds of heartbeat silence after which a worker (frozen, deadlocked, stopped) is killed and replaced. 0 turns the check off. A slow request on a live worker is not a reason: see --request-timeout.",
-        DefaultValueFactory = _ => DefaultTimeoutSeconds,
-        HelpName = "SECONDS",
-    };
-
-    private readonly Option<int> _requestTimeout = new("--request-timeout")
-    {
-        Description = "Seconds without response activity from a worker after which the client gets 504 (the worker lives on). 0 means no limit.",
-        DefaultValueFactory = _ => 0,
-        HelpName = "SECONDS",
-    };
-
-    private readonly Option<int> _maxRequests = new("--max-requests")
-    {
-        Description = "Recycle a worker after it has served this many requests (overlapped: its replacement is ready first). 0 turns it off.",
-        DefaultValueFactory = _ => 0,
-        HelpName = "N",
-    };
-
-    private readonly Option<int> _maxRequestsJitter = new("--max-requests-jitter")
-    {
-        Description = "Add a random 0..N to each worker's --max-requests, so workers do not all recycle at once.",
-        DefaultValueFactory = _ => 0,
-        HelpName = "N",
-    };
-
-    private readonly Option<int> _maxMemory = new("--max-memory")
-    {
-        Description = "Recycle a worker whose resident memory stays above this many MB for 3 s. 0 turns it off. (Not in Gunicorn: PM2's max_memory_restart, uWSGI's reload-on-rss.)",
-        DefaultValueFactory = _ => 0,
-        HelpName = "MB",
-    };
-
-    private readonly Option<string?> _dataProtectionDir = new("--data-protection-dir")
-    {
-        Description = "The DataProtection key ring all workers share (auth cookies, antiforgery tokens), mode 0700, unless the app configures its own key storage. Default: $XDG_STATE_HOME/supervisor/APP/keys (~/.local/state/...), which survives restarts.",
-        HelpName = "DIR",
-    };
-
-    private readonly Option<bool> _stickySessions = new("--sticky-sessions")
-    {
-        Description = "Keep each client on one worker (a cookie) while that worker lives, for apps with in-process state. Off by default.",
-    };
-
-    private readonly Option<WorkerProtocolVersion> _workerProtocol = new("--worker-protocol")
-    {
-        Description = "Protocol from the proxy to the workers: http2 (cleartext, prior knowledge; measured about a third less CPU per request on both sides) or http1.",
-        DefaultValueFactory = _ => WorkerProtocolVersion.Http2,
-        HelpName = "http2|http1",
-    };
-
-    private readonly Option<string?> _socketDir = new("--socket-dir")
-    {
-        Description = "Directory for the workers' Unix sockets, created with mode 0700 (an existing one must be yours and 0700). Default: a fresh directory under $XDG_RUNTIME_DIR, else the temp directory.",
-        HelpName = "DIR",
-    };
-
-    private readonly Option<LogLevelName> _logLevel = new("--log-level")
-    {
-        Description = "Error log level: debug, info, warning, error, critical.",
-        DefaultValueFactory = _ => LogLevelName.Info,
-        HelpName = "LEVEL",
-    };
+    private readonly Dictionary<Setting, Option> _settingOptions = [];
 
     public SupervisorCommand()
     {
-        Root = new RootCommand(Description)
+        Root = new RootCommand(Description);
+        foreach (var setting in Settings.All)
         {
-            _app, _workers, _bind, _chdir, _env, _gracefulTimeout, _bootTimeout,
-            _timeout, _requestTimeout, _maxRequests, _maxRequestsJitter, _maxMemory,
-            _dataProtectionDir, _stickySessions, _workerProtocol, _socketDir, _logLevel,
-        };
+            var option = CreateOption(setting);
+            _settingOptions[setting] = option;
+            Root.Options.Add(option);
+        }
+        Root.Options.Add(CheckConfig);
+        Root.Options.Add(PrintConfig);
+        Root.Options.Add(HelpMarkdown);
     }
 
     public RootCommand Root { get; }
 
-    /// <summary>Turns a parse without syntax errors into validated options, or throws <see cref="UsageException"/>.</summary>
-    public SupervisorOptions Bind(ParseResult result, Func<string, string?> environment)
+    public Option<bool> CheckConfig { get; } = new("--check-config")
     {
-        var workers = result.GetResult(_workers) is { Implicit: false }
-            ? result.GetValue(_workers)
-            : WorkersFromEnvironment(environment("WEB_CONCURRENCY"));
-        if (workers < 1)
-        {
-            throw new UsageException($"--workers must be at least 1 (got {workers}); run one worker or more");
-        }
-        var binds = result.GetValue(_bind) is { Length: > 0 } bindValues
-            ? bindValues.Select(BindAddress.Parse).ToArray()
-            : [BindAddress.Parse($"127.0.0.1:{BindAddress.DefaultPort}")];
+        Description = "Check the configuration (file, values, app, addresses, certificate) and exit: 0 when valid, 2 with the file, key and reason when not.",
+    };
 
-        var chdir = result.GetValue(_chdir);
-        if (chdir is not null)
+    public Option<bool> PrintConfig { get; } = new("--print-config")
+    {
+        Description = "Print the effective settings and where each came from, as a config file, and exit. Implies --check-config.",
+    };
+
+    /// <summary>Prints the option table of the README, generated from the same declarations as this help.</summary>
+    public Option<bool> HelpMarkdown { get; } = new("--help-markdown") { Hidden = true };
+
+    /// <summary>Parses arguments. Response files (@FILE) are off: a value that starts with @ is a value.</summary>
+    public ParseResult Parse(IReadOnlyList<string> arguments) =>
+        Root.Parse(arguments, new ParserConfiguration { ResponseFileTokenReplacer = null });
+
+    /// <summary>The settings <paramref name="result"/> gives a value for, as text, with where each came from.</summary>
+    public Dictionary<Setting, GivenValue> GivenSettings(ParseResult result, SettingSource source)
+    {
+        var given = new Dictionary<Setting, GivenValue>();
+        foreach (var (setting, option) in _settingOptions)
         {
-            chdir = Path.GetFullPath(chdir);
-            if (!Directory.Exists(chdir))
+            if (result.GetResult(option) is not { Implicit: false } optionResult)
             {
-                throw new UsageException($"--chdir '{result.GetValue(_chdir)}' is not a directory; give an existing folder");
+                continue;
             }
+            IReadOnlyList<string> values = setting.Shape switch
+            {
+                SettingShape.Switch => [result.GetValue((Option<bool>)option) ? "true" : "false"],
+                SettingShape.List => result.GetValue((Option<string[]>)option) ?? [],
+                _ => [.. optionResult.Tokens.Select(token => token.Value)],
+            };
+            given[setting] = new GivenValue(values, source with { Where = $"{setting.Flag}{source.Where}" });
         }
+        return given;
+    }
 
-        return new SupervisorOptions
+    private static Option CreateOption(Setting setting)
+    {
+        var aliases = setting.Flags.Skip(1).ToArray();
+        var description = HelpText(setting);
+        return setting.Shape switch
         {
-            App = AppTarget.Resolve(result.GetValue(_app)!),
-            Workers = workers,
-            Binds = binds,
-            ChangeDirectory = chdir,
-            WorkerEnvironment = ParseEnvironment(result.GetValue(_env) ?? []),
-            GracefulTimeout = Seconds(_gracefulTimeout, result.GetValue(_gracefulTimeout), allowZero: true),
-            BootTimeout = Seconds(_bootTimeout, result.GetValue(_bootTimeout), allowZero: false),
-            Timeout = Seconds(_timeout, result.GetValue(_timeout), allowZero: true),
-            RequestTimeout = Seconds(_requestTimeout, result.GetValue(_requestTimeout), allowZero: true),
-            MaxRequests = NotNegative(_maxRequests, result.GetValue(_maxRequests)),
-            MaxRequestsJitter = NotNegative(_maxRequestsJitter, result.GetValue(_maxRequestsJitter)),
-            MaxMemoryBytes = NotNegative(_maxMemory, result.GetValue(_maxMemory)) * 1_048_576L,
-            SocketDirectory = result.GetValue(_socketDir) is { } socketDir ? Path.GetFullPath(socketDir) : null,
-            LogLevel = result.GetValue(_logLevel),
-            DataProtectionDirectory = result.GetValue(_dataProtectionDir) is { } keys ? Path.GetFullPath(keys) : null,
-            StickySessions = result.GetValue(_stickySessions),
-            WorkerProtocol = result.GetValue(_workerProtocol),
+            SettingShape.Switch => new Option<bool>(setting.Flag, aliases) { Description = description },
+            SettingShape.List => new Option<string[]>(setting.Flag, aliases)
+            {
+                Description = description,
+                HelpName = setting.Meta,
+                AllowMultipleArgumentsPerToken = false,
+                Arity = ArgumentArity.OneOrMore,
+            },
+            _ => new Option<string>(setting.Flag, aliases) { Description = description, HelpName = setting.Meta },
         };
     }
 
-    private static int WorkersFromEnvironment(string? webConcurrency)
+    /// <summary>A setting's help: what it does, its default and where that comes from, and whether a reload applies it.</summary>
+    public static string HelpText(Setting setting)
     {
-        if (string.IsNullOrWhiteSpace(webConcurrency))
-        {
-            return DefaultWorkers;
-        }
-        return int.TryParse(webConcurrency, NumberStyles.None, CultureInfo.InvariantCulture, out var workers)
-            ? workers
-            : throw new UsageException($"WEB_CONCURRENCY='{webConcurrency}' is not a number of workers; set it to a whole number or unset it");
+        var origin = setting.DefaultOrigin is null ? "" : $" ({setting.DefaultOrigin})";
+        var restart = setting.OnReload == ReloadEffect.NeedsRestart ? " Changing it needs a restart." : "";
+        return $"{setting.Description} Default: {setting.DefaultText}{origin}.{restart}";
     }
-
-    private static Dictionary<string, string> ParseEnvironment(IEnumerable<string> pairs)
-    {
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in pairs)
-        {
-            var equals = pair.IndexOf('=', StringComparison.Ordinal);
-            if (equals <= 0)
-            {
-                throw new UsageException($"--env '{pair}' is not KEY=VALUE; write it as NAME=value");
-            }
-            environment[pair[..equals]] = pair[(equals + 1)..];
-        }
-        return environment;
-    }
-
-    private static int NotNegative(Option option, int value) =>
-        value >= 0 ? value : throw new UsageException($"{option.Name} must be 0 or more (got {value})");
-
-    private static TimeSpan Seconds(Option option, int seconds, bool allowZero) =>
-        seconds > 0 || (allowZero && seconds == 0)
-            ? TimeSpan.FromSeconds(seconds)
-            : throw new UsageException($"{option.Name} must be {(allowZero ? "0 or more" : "at least 1")} seconds (got {seconds})");
 }

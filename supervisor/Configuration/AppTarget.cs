@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Supervisor.Cli;
 
 namespace Supervisor.Configuration;
 
@@ -11,34 +10,35 @@ namespace Supervisor.Configuration;
 internal sealed record AppTarget(string Path, bool IsDll, bool StartupHooksSupported)
 {
     private const string AspNetCoreFramework = "Microsoft.AspNetCore.App";
-    private const string Fix = "point --app at the app's main .dll (or executable) in its build or publish output";
+    private const string Fix = "point it at the app's main .dll (or executable) in its build or publish output";
 
     /// <summary>The app's folder: its content root, where appsettings.json lives.</summary>
     public string Directory => System.IO.Path.GetDirectoryName(Path)!;
 
     public string Name => System.IO.Path.GetFileNameWithoutExtension(Path);
 
+    /// <summary>Checks <paramref name="value"/> names a runnable ASP.NET Core app; throws <see cref="SettingValueException"/> with the reason.</summary>
     public static AppTarget Resolve(string value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            throw new UsageException($"--app is empty; {Fix}");
+            throw new SettingValueException($"is empty; {Fix}");
         }
         var path = System.IO.Path.GetFullPath(value);
         if (System.IO.Directory.Exists(path))
         {
-            throw new UsageException($"--app '{value}' is a folder; {Fix}");
+            throw new SettingValueException($"'{value}' is a folder; {Fix}");
         }
         if (!File.Exists(path))
         {
-            throw new UsageException($"--app '{value}' does not exist; {Fix}");
+            throw new SettingValueException($"'{value}' does not exist; {Fix}");
         }
         EnsureReadable(path, value);
 
         var isDll = path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
         if (!isDll && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) == 0)
         {
-            throw new UsageException($"--app '{value}' is neither a .dll nor executable; {Fix}");
+            throw new SettingValueException($"'{value}' is neither a .dll nor executable; {Fix}");
         }
 
         var runtimeConfigPath = System.IO.Path.ChangeExtension(path, null) + ".runtimeconfig.json";
@@ -46,8 +46,8 @@ internal sealed record AppTarget(string Path, bool IsDll, bool StartupHooksSuppo
         {
             if (isDll)
             {
-                throw new UsageException(
-                    $"--app '{value}' is not a runnable .NET app: {System.IO.Path.GetFileName(runtimeConfigPath)} is missing beside it; {Fix}");
+                throw new SettingValueException(
+                    $"'{value}' is not a runnable .NET app: {System.IO.Path.GetFileName(runtimeConfigPath)} is missing beside it; {Fix}");
             }
             // A native executable without a runtimeconfig (NativeAOT): it cannot load startup hooks.
             return new AppTarget(path, IsDll: false, StartupHooksSupported: false);
@@ -56,8 +56,8 @@ internal sealed record AppTarget(string Path, bool IsDll, bool StartupHooksSuppo
         var runtimeConfig = RuntimeConfig.Read(runtimeConfigPath, value);
         if (!runtimeConfig.UsesFramework(AspNetCoreFramework))
         {
-            throw new UsageException(
-                $"--app '{value}' is not an ASP.NET Core app: {System.IO.Path.GetFileName(runtimeConfigPath)} names no {AspNetCoreFramework} framework; {Fix}");
+            throw new SettingValueException(
+                $"'{value}' is not an ASP.NET Core app: {System.IO.Path.GetFileName(runtimeConfigPath)} names no {AspNetCoreFramework} framework; {Fix}");
         }
         return new AppTarget(path, isDll, runtimeConfig.StartupHooksSupported);
     }
@@ -70,7 +70,7 @@ internal sealed record AppTarget(string Path, bool IsDll, bool StartupHooksSuppo
         }
         catch (Exception exception) when (exception is UnauthorizedAccessException or IOException)
         {
-            throw new UsageException($"--app '{value}' cannot be read ({exception.Message}); give the supervisor's user read access");
+            throw new SettingValueException($"'{value}' cannot be read ({exception.Message}); give the supervisor's user read access");
         }
     }
 
@@ -88,7 +88,7 @@ internal sealed record AppTarget(string Path, bool IsDll, bool StartupHooksSuppo
             }
             catch (JsonException exception)
             {
-                throw new UsageException($"--app '{value}': {System.IO.Path.GetFileName(path)} is not valid JSON ({exception.Message}); rebuild the app");
+                throw new SettingValueException($"'{value}': {System.IO.Path.GetFileName(path)} is not valid JSON ({exception.Message}); rebuild the app");
             }
             var options = root?["runtimeOptions"];
             var frameworks = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

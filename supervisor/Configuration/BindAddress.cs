@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using Supervisor.Cli;
 
 namespace Supervisor.Configuration;
 
@@ -79,8 +78,8 @@ internal abstract record BindAddress
         IPAddress.TryParse(host, out var address)
         && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 || host.Split('.').Length == 4);
 
-    private static UsageException Invalid(string value, string reason) =>
-        new($"invalid --bind '{value}': {reason}; use HOST:PORT, [IPV6]:PORT or unix:PATH");
+    private static SettingValueException Invalid(string value, string reason) =>
+        new($"'{value}' is not an address: {reason}; use HOST:PORT, [IPV6]:PORT or unix:PATH");
 }
 
 internal sealed record TcpBind(string Host, int Port) : BindAddress

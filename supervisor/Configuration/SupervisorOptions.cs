@@ -1,53 +1,100 @@
+using Supervisor.Logging;
+
 namespace Supervisor.Configuration;
 
-/// <summary>The validated settings of one supervisor run. Built once at start by <see cref="Cli.CommandLine"/>.</summary>
+/// <summary>
+/// The validated settings of one supervisor run, made by <see cref="ConfigurationLoader"/> at start and
+/// again on each reload. What each one means, and its default, is declared once in <see cref="Settings"/>.
+/// </summary>
 internal sealed record SupervisorOptions
 {
     public required AppTarget App { get; init; }
 
     public required int Workers { get; init; }
 
-    public required IReadOnlyList<BindAddress> Binds { get; init; }
-
     /// <summary>The workers' working directory; null means the app's own folder (its content root).</summary>
     public string? ChangeDirectory { get; init; }
 
-    public required IReadOnlyDictionary<string, string> WorkerEnvironment { get; init; }
+    public IReadOnlyDictionary<string, string> WorkerEnvironment { get; init; } = new Dictionary<string, string>();
 
-    public required TimeSpan GracefulTimeout { get; init; }
+    public WorkerProtocolVersion WorkerProtocol { get; init; } = WorkerProtocolVersion.Http2;
 
-    public required TimeSpan BootTimeout { get; init; }
-
-    /// <summary>Heartbeat silence after which a worker is killed; zero turns the check off.</summary>
-    public required TimeSpan Timeout { get; init; }
-
-    /// <summary>No response activity from a worker for this long gives the client 504; zero means no limit.</summary>
-    public required TimeSpan RequestTimeout { get; init; }
-
-    /// <summary>Recycle a worker after this many requests (plus up to <see cref="MaxRequestsJitter"/>); zero turns it off.</summary>
-    public required int MaxRequests { get; init; }
-
-    public required int MaxRequestsJitter { get; init; }
-
-    /// <summary>Recycle a worker whose resident memory stays above this; zero turns it off.</summary>
-    public required long MaxMemoryBytes { get; init; }
-
-    /// <summary>Null means a fresh private directory under $XDG_RUNTIME_DIR or the temp directory.</summary>
-    public string? SocketDirectory { get; init; }
-
-    public required LogLevelName LogLevel { get; init; }
+    public bool StickySessions { get; init; }
 
     /// <summary>The shared DataProtection key ring; null means the documented default.</summary>
     public string? DataProtectionDirectory { get; init; }
 
-    /// <summary>The protocol between the proxy and the workers' Unix sockets.</summary>
-    public WorkerProtocolVersion WorkerProtocol { get; init; } = WorkerProtocolVersion.Http2;
+    /// <summary>Null means a fresh private directory under $XDG_RUNTIME_DIR or the temp directory.</summary>
+    public string? SocketDirectory { get; init; }
 
-    /// <summary>Keep each client on one worker (YARP cookie affinity) while that worker lives.</summary>
-    public bool StickySessions { get; init; }
+    /// <summary>Heartbeat silence after which a worker is killed; zero turns the check off.</summary>
+    public TimeSpan Timeout { get; init; } = Settings.Timeout.Default;
+
+    public TimeSpan GracefulTimeout { get; init; } = Settings.GracefulTimeout.Default;
+
+    public TimeSpan BootTimeout { get; init; } = Settings.BootTimeout.Default;
+
+    /// <summary>No response activity from a worker for this long gives the client 504; zero means no limit.</summary>
+    public TimeSpan RequestTimeout { get; init; }
+
+    /// <summary>Recycle a worker after this many requests (plus up to <see cref="MaxRequestsJitter"/>); zero turns it off.</summary>
+    public int MaxRequests { get; init; }
+
+    public int MaxRequestsJitter { get; init; }
+
+    /// <summary>Recycle a worker whose resident memory stays above this; zero turns it off.</summary>
+    public long MaxMemoryBytes { get; init; }
+
+    public IReadOnlyList<BindAddress> Binds { get; init; } = Settings.Bind.Default;
+
+    public int Backlog { get; init; } = Settings.Backlog.Default;
+
+    public int WorkerConnections { get; init; } = Settings.WorkerConnections.Default;
+
+    public int MaxQueue { get; init; } = Settings.MaxQueue.Default;
+
+    public TimeSpan KeepAlive { get; init; } = Settings.KeepAlive.Default;
+
+    public TimeSpan HeaderTimeout { get; init; } = Settings.HeaderTimeout.Default;
+
+    public int LimitRequestLine { get; init; } = Settings.LimitRequestLine.Default;
+
+    public int LimitRequestFields { get; init; } = Settings.LimitRequestFields.Default;
+
+    /// <summary>Zero: no limit per field, only the total.</summary>
+    public int LimitRequestFieldSize { get; init; } = Settings.LimitRequestFieldSize.Default;
+
+    /// <summary>Zero: the app's own body limit applies.</summary>
+    public long LimitRequestBody { get; init; }
+
+    public TrustedProxies ForwardedAllowIps { get; init; } = Settings.ForwardedAllowIps.Default;
+
+    /// <summary>With <see cref="KeyFile"/>: serve HTTPS.</summary>
+    public string? CertFile { get; init; }
+
+    public string? KeyFile { get; init; }
+
+    /// <summary>A path, or "-" for stderr.</summary>
+    public string ErrorLogFile { get; init; } = "-";
+
+    public LogLevelName LogLevel { get; init; } = LogLevelName.Info;
+
+    public ErrorLogFormat LogFormat { get; init; }
+
+    /// <summary>A path, "-" for stdout, or null for no access log.</summary>
+    public string? AccessLogFile { get; init; }
+
+    public AccessLogFormat AccessLogFormat { get; init; } = Settings.AccessLogFormatSetting.Default;
+
+    /// <summary>The config file these options were read from, re-read on SIGHUP; null when there is none.</summary>
+    public string? ConfigFile { get; init; }
+
+    public string? Pidfile { get; init; }
 
     /// <summary>The folder the workers run in.</summary>
     public string WorkingDirectory => ChangeDirectory ?? App.Directory;
+
+    public bool ServesHttps => CertFile is not null;
 }
 
 /// <summary>How the proxy talks to the workers.</summary>

@@ -2,38 +2,49 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
 using Supervisor.Configuration;
+using Supervisor.Logging;
 using Supervisor.Workers;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Supervisor.Proxy;
 
 /// <summary>
-/// The public side: Kestrel on the <c>--bind</c> addresses, and YARP forwarding every request to a
-/// ready worker over its Unix socket.
+/// The public side: Kestrel on the <c>--bind</c> addresses with the request limits, and YARP forwarding
+/// every request to the worker the <see cref="WorkerDispatcher"/> chose, over that worker's Unix socket.
+/// Request by request: the access log times it; the client's identity is settled (trusted proxies only);
+/// limits Kestrel does not check are checked; a worker is chosen or the request waits; YARP forwards.
 /// </summary>
 internal static class FrontDoor
 {
     private static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(10);
 
-    public static WebApplication Build(SupervisorOptions options, RunDirectory runDirectory, WorkerDestinations destinations, RequestLimits requestLimits, Serilog.ILogger logger)
+    public static WebApplication Build(
+        CurrentOptions current,
+        RunDirectory runDirectory,
+        WorkerDestinations destinations,
+        WorkerDispatcher dispatcher,
+        AccessLog accessLog,
+        Serilog.ILogger logger)
     {
+        var options = current.Value;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddSerilog(logger);
         // The supervisor handles its own signals: no console lifetime stopping the host behind its back.
         builder.Services.AddSingleton<IHostLifetime, SupervisorHostLifetime>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.GracefulTimeout);
-
+        builder.WebHost.UseSockets(sockets => sockets.Backlog = options.Backlog);
+        var certificate = options.ServesHttps ? TlsCertificate.Load(options.CertFile!, options.KeyFile!) : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            // The app's own Kestrel enforces its body limit (30 MB unless it says otherwise, per endpoint
-            // with [RequestSizeLimit]); a second, blanket limit here would break the endpoints that raised it.
-            kestrel.Limits.MaxRequestBodySize = null;
+            ApplyLimits(kestrel.Limits, options);
             foreach (var bind in options.Binds)
             {
-                Listen(kestrel, bind);
+                Listen(kestrel, bind, certificate);
             }
         });
 
@@ -50,49 +61,27 @@ internal static class FrontDoor
             })
             .AddTransforms(transforms =>
             {
-                // The app sees the Host the client asked for, not the worker's internal name.
+                // The app sees the Host the client asked for (or a trusted proxy reported), not the worker's internal name.
                 transforms.AddOriginalHost(useOriginal: true);
-                // X-Forwarded-For/-Proto/-Host are replaced by YARP (a client's own values are dropped);
-                // RFC 7239 Forwarded is not, so drop it: nobody may claim an address for the client.
+                // X-Forwarded-For/-Proto/-Host are set by YARP from the settled client identity, replacing
+                // whatever the request carried; RFC 7239 Forwarded is not, so it is dropped.
                 transforms.AddRequestHeaderRemove("Forwarded");
             });
 
         var app = builder.Build();
-        var bootTimeout = options.BootTimeout;
-        // Requests that arrive while no worker is ready (at start, or while all are being replaced)
-        // wait for one instead of failing at once; after the boot timeout they get 503.
-        app.Use(async (context, next) =>
+        app.Use(accessLog.InvokeAsync);
+        app.Use((context, next) =>
         {
-            if (destinations.Count == 0 && !await destinations.WaitForAnyAsync(bootTimeout, context.RequestAborted))
-            {
-                logger.Warning("No worker ready within {Timeout} s; answered {Method} {Path} with 503", bootTimeout.TotalSeconds, context.Request.Method, context.Request.Path);
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                return;
-            }
-            await next(context);
+            SettleClientIdentity(context, current.Value.ForwardedAllowIps);
+            return next(context);
         });
-        if (options.MaxRequests > 0)
+        var requestLimits = new RequestLimits(options.LimitRequestFieldSize, options.LimitRequestBody);
+        app.Use(requestLimits.InvokeAsync);
+        app.MapReverseProxy(proxy =>
         {
-            app.MapReverseProxy(proxy =>
-            {
-                proxy.UseSessionAffinity();
-                proxy.UseLoadBalancing();
-                // Load balancing has narrowed the destinations to the one chosen worker: count it there.
-                proxy.Use((context, next) =>
-                {
-                    if (context.GetReverseProxyFeature().AvailableDestinations is [var chosen])
-                    {
-                        requestLimits.OnRequestForwarded(chosen.DestinationId);
-                    }
-                    return next();
-                });
-                proxy.UsePassiveHealthChecks();
-            });
-        }
-        else
-        {
-            app.MapReverseProxy();
-        }
+            proxy.UseSessionAffinity();
+            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, destinations.StickySessions, current.Value.BootTimeout));
+        });
         destinations.Attach(app.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>());
         return app;
     }
@@ -103,19 +92,101 @@ internal static class FrontDoor
             .Select(address => address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address)
         ?? [];
 
-    private static void Listen(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, BindAddress bind)
+    private static void ApplyLimits(KestrelServerLimits limits, SupervisorOptions options)
     {
+        limits.MaxRequestLineSize = options.LimitRequestLine > 0 ? options.LimitRequestLine : EdgeLimits.MaxRequestLineBytes;
+        limits.MaxRequestHeaderCount = options.LimitRequestFields;
+        // Kestrel limits all headers together (32 KB); --limit-request-field-size is checked per field in RequestLimits.
+        limits.MaxRequestHeadersTotalSize = Math.Max(limits.MaxRequestHeadersTotalSize, options.LimitRequestFieldSize);
+        limits.Http2.MaxRequestHeaderFieldSize = Math.Max(limits.Http2.MaxRequestHeaderFieldSize, options.LimitRequestFieldSize);
+        limits.KeepAliveTimeout = options.KeepAlive;
+        limits.RequestHeadersTimeout = options.HeaderTimeout;
+        // 0 leaves the body limit to the app's own Kestrel (30 MB unless an endpoint raises it); a blanket
+        // limit here would break the endpoints that raised theirs.
+        limits.MaxRequestBodySize = options.LimitRequestBody > 0 ? options.LimitRequestBody : null;
+    }
+
+    // The client's address, scheme and host, as the app will see them: a trusted proxy's word, or the connection's.
+    private static void SettleClientIdentity(HttpContext context, TrustedProxies trusted)
+    {
+        var request = context.Request;
+        var client = ForwardedHeaders.Resolve(context.Connection.RemoteIpAddress, request.Headers, trusted);
+        if (client.Address is not null)
+        {
+            context.Connection.RemoteIpAddress = client.Address;
+        }
+        if (client.Scheme is not null)
+        {
+            request.Scheme = client.Scheme;
+        }
+        if (client.Host is not null)
+        {
+            request.Host = new HostString(client.Host);
+        }
+        foreach (var name in ForwardedHeaders.Names)
+        {
+            request.Headers.Remove(name);
+        }
+    }
+
+    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, bool stickySessions, TimeSpan noWorkerWait)
+    {
+        var feature = context.GetReverseProxyFeature();
+        // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
+        var affinity = stickySessions && feature.AvailableDestinations.Count == 1 ? feature.AvailableDestinations[0] : null;
+        var dispatch = await dispatcher.AcquireAsync(affinity, noWorkerWait, context.RequestAborted);
+        switch (dispatch.Outcome)
+        {
+            case DispatchOutcome.QueueFull:
+                await RefuseAsync(context, "every worker has --worker-connections requests and --max-queue more are waiting");
+                return;
+            case DispatchOutcome.NoWorker:
+                await RefuseAsync(context, $"no worker became ready within {noWorkerWait.TotalSeconds:0} s");
+                return;
+            case DispatchOutcome.ClientGone:
+                return;
+        }
+        var lease = dispatch.Lease!;
+        context.Features.Set(lease);
+        feature.AvailableDestinations = lease.Worker.Destination!;
+        try
+        {
+            await next();
+        }
+        finally
+        {
+            lease.Release();
+        }
+    }
+
+    private static Task RefuseAsync(HttpContext context, string reason)
+    {
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers.RetryAfter = "1";
+        return context.Response.WriteAsync($"503 Service Unavailable: {reason}\n");
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, BindAddress bind, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
+    {
+        Action<ListenOptions> configure = listen =>
+        {
+            if (certificate is not null)
+            {
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.UseHttps(certificate);
+            }
+        };
         switch (bind)
         {
             case UnixBind unix:
                 RemoveStaleUnixSocket(unix.Path);
-                kestrel.ListenUnixSocket(unix.Path);
+                kestrel.ListenUnixSocket(unix.Path, configure);
                 break;
             case TcpBind { Host: "localhost", Port: > 0 } tcp:
-                kestrel.ListenLocalhost(tcp.Port);
+                kestrel.ListenLocalhost(tcp.Port, configure);
                 break;
             case TcpBind tcp:
-                kestrel.Listen(tcp.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(tcp.Host), tcp.Port);
+                kestrel.Listen(tcp.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(tcp.Host), tcp.Port, configure);
                 break;
         }
     }

@@ -1,33 +1,51 @@
-using System.Collections.Concurrent;
-using System.Threading.Channels;
-using Supervisor.Arbitration;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Supervisor.Proxy;
 
 /// <summary>
-/// Counts the requests forwarded to each worker under --max-requests, and tells the arbiter once when
-/// a worker's own limit (max-requests plus its jitter) is reached. Called on the request path: one
-/// dictionary lookup and one interlocked increment.
+/// The request limits Kestrel does not check itself, enforced before a worker is chosen, so an
+/// over-limit request never reaches one: each header field's size (Gunicorn's --limit-request-field-size,
+/// 431) and a declared body size over --limit-request-body (413). Kestrel itself answers an over-long
+/// request line (414), too many or too large headers in all (431), and cuts a chunked body at the limit.
 /// </summary>
-internal sealed class RequestLimits(ChannelWriter<ArbiterEvent> events)
+internal sealed class RequestLimits(int maxFieldBytes, long maxBodyBytes)
 {
-    private readonly ConcurrentDictionary<string, Counter> _counters = new(StringComparer.Ordinal);
-
-    public void Track(string workerKey, long limit) => _counters[workerKey] = new Counter(limit);
-
-    public void Forget(string workerKey) => _counters.TryRemove(workerKey, out _);
-
-    public void OnRequestForwarded(string workerKey)
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        if (_counters.TryGetValue(workerKey, out var counter) && Interlocked.Increment(ref counter.Count) == counter.Limit)
+        var request = context.Request;
+        if (maxFieldBytes > 0 && LargestField(request.Headers) is { } field)
         {
-            events.TryWrite(new WorkerRequestLimitReached(workerKey, counter.Limit));
+            return RefuseAsync(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, $"header field '{field}' is larger than {maxFieldBytes} bytes");
         }
+        if (maxBodyBytes > 0 && request.ContentLength > maxBodyBytes)
+        {
+            return RefuseAsync(context, StatusCodes.Status413PayloadTooLarge, $"the body is larger than {maxBodyBytes} bytes");
+        }
+        return next(context);
     }
 
-    private sealed class Counter(long limit)
+    // Gunicorn measures the field's line, "Name: value"; a repeated field is measured line by line.
+    private string? LargestField(IHeaderDictionary headers)
     {
-        public readonly long Limit = limit;
-        public long Count;
+        foreach (var (name, values) in headers)
+        {
+            foreach (var value in values)
+            {
+                if (name.Length + 2 + (value?.Length ?? 0) > maxFieldBytes)
+                {
+                    return name;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static Task RefuseAsync(HttpContext context, int status, string reason)
+    {
+        // The client may still be sending a body nobody will read: close the connection after answering.
+        context.Features.Get<IHttpResponseFeature>()?.Headers.Connection = "close";
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsync($"{status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n");
     }
 }

@@ -6,7 +6,7 @@ using Supervisor.WorkerHost;
 namespace Supervisor.Workers;
 
 /// <summary>Turns the options into the command line and environment of one worker process.</summary>
-internal sealed class WorkerLauncher(SupervisorOptions options, WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, TimeProvider time)
+internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, TimeProvider time)
 {
     // Container images and shells set these; any of them would make a worker bind a public port
     // or fight over the supervisor's address.
@@ -16,7 +16,8 @@ internal sealed class WorkerLauncher(SupervisorOptions options, WorkerRuntime ru
         "DOTNET_URLS", "DOTNET_HTTP_PORTS", "DOTNET_HTTPS_PORTS",
     ];
 
-    public WorkerProcess Launch(WorkerIdentity identity, Action<WorkerProcess, string, bool> onOutput)
+    /// <summary>Starts one worker of the app <paramref name="options"/> name, as <paramref name="identity"/>.</summary>
+    public WorkerProcess Launch(SupervisorOptions options, WorkerIdentity identity, Action<WorkerProcess, string, bool> onOutput)
     {
         var socketPath = runDirectory.WorkerSocketPath(identity.Key);
         // A worker killed with SIGKILL leaves its socket file; the names are unique per spawn, but a
@@ -25,14 +26,14 @@ internal sealed class WorkerLauncher(SupervisorOptions options, WorkerRuntime ru
         {
             File.Delete(socketPath);
         }
-        return WorkerProcess.Start(identity, CreateStartInfo(identity, socketPath), time, onOutput);
+        return WorkerProcess.Start(identity, CreateStartInfo(options, identity, socketPath), time, onOutput);
     }
 
-    private ProcessStartInfo CreateStartInfo(WorkerIdentity identity, string socketPath)
+    private ProcessStartInfo CreateStartInfo(SupervisorOptions options, WorkerIdentity identity, string socketPath)
     {
         var startInfo = new ProcessStartInfo
         {
-            FileName = runtime.DotnetHost ?? options.App.Path,
+            FileName = options.App.IsDll ? runtime.DotnetHost ?? "dotnet" : options.App.Path,
             WorkingDirectory = options.WorkingDirectory,
             UseShellExecute = false,
             RedirectStandardInput = true,

@@ -23,13 +23,13 @@ internal sealed record WorkerRuntime(string? DotnetHost, string HookPath)
                 $"the worker-host '{hookPath}' is missing beside the supervisor; reinstall it with 'dotnet publish supervisor -c Release -o DIR'",
                 ExitCodes.RuntimeFailure);
         }
-        if (!app.IsDll)
+        // Found even for an executable app: a reload may point --app at a .dll.
+        var host = FindDotnetHost(environment);
+        if (app.IsDll && host is null)
         {
-            return new WorkerRuntime(null, hookPath);
-        }
-        var host = FindDotnetHost(environment)
-            ?? throw new UsageException(
+            throw new UsageException(
                 $"--app '{app.Path}' is a .dll, which needs the 'dotnet' host, but none is on PATH or under $DOTNET_ROOT; install the ASP.NET Core runtime, or point --app at the app's executable");
+        }
         return new WorkerRuntime(host, hookPath);
     }
 

@@ -15,7 +15,7 @@ internal static class WorkerShutdown
         foreach (var worker in workers)
         {
             worker.Signal(Libc.SIGTERM);
-            exitsLogged.Add(worker.Exited.ContinueWith(_ => log.Information("Worker exiting (pid: {Pid}): worker {Slot}, generation {Generation}, supervisor stopping", worker.Pid, worker.Identity.Slot, worker.Identity.Generation), TaskScheduler.Default));
+            exitsLogged.Add(worker.Exited.ContinueWith(_ => log.Information("Worker exiting (pid: {WorkerPid}): worker {Slot}, generation {Generation}, supervisor stopping", worker.Pid, worker.Identity.Slot, worker.Identity.Generation), TaskScheduler.Default));
         }
         var allExited = Task.WhenAll(exitsLogged);
         if (await Completes(allExited, timeout, hurry))
@@ -24,7 +24,7 @@ internal static class WorkerShutdown
         }
         foreach (var worker in workers.Where(w => !w.HasExited))
         {
-            log.Warning("Worker (pid:{Pid}) still running after {Timeout} s; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
+            log.Warning("Worker (pid:{WorkerPid}) still running after {Timeout} s; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
             worker.Signal(Libc.SIGKILL);
         }
         if (!await Completes(allExited, KillWait, CancellationToken.None))

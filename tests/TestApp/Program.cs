@@ -37,6 +37,13 @@ var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalV
 var release = builder.Configuration["Release"] ?? "";
 
 var app = builder.Build();
+// Every request this process saw, so a test can show that one was stopped before it reached a worker.
+long served = 0;
+app.Use((context, next) =>
+{
+    Interlocked.Increment(ref served);
+    return next(context);
+});
 app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
@@ -51,13 +58,19 @@ app.MapGet("/whoami", (HttpContext context) => new WhoAmI(
     Environment.GetEnvironmentVariable("SUPERVISOR_WORKER_ID"),
     Environment.CurrentDirectory));
 app.MapGet("/version", () => $"{version} {release} {Environment.ProcessId}");
+app.MapGet("/requests", () => Interlocked.Read(ref served).ToString(System.Globalization.CultureInfo.InvariantCulture));
+var slowNow = 0;
+var slowPeak = 0;
 app.MapGet("/slow", async (int ms) =>
 {
+    var concurrent = Interlocked.Increment(ref slowNow);
+    InterlockedMax(ref slowPeak, concurrent);
     // Tests wait for this line (the supervisor logs worker output) to know the request is in flight.
     Console.WriteLine($"slow request started: {ms} ms");
     // Deliberately not cancelled by shutdown: a graceful stop must let it finish.
     await Task.Delay(ms);
-    return Results.Text($"slept {ms} ms in {Environment.ProcessId}");
+    Interlocked.Decrement(ref slowNow);
+    return Results.Text($"slept {ms} ms in {Environment.ProcessId}, at most {Volatile.Read(ref slowPeak)} at once");
 });
 // Cookie authentication and antiforgery: both rest on DataProtection keys.
 app.MapPost("/login", async (HttpContext context, string name) =>
@@ -155,5 +168,13 @@ app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(na
 
 app.Run();
 return 0;
+
+static void InterlockedMax(ref int target, int value)
+{
+    int seen;
+    while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+    {
+    }
+}
 
 internal sealed record WhoAmI(int Pid, string? RemoteAddress, string? Host, string Scheme, string? WorkerId, string WorkingDirectory);

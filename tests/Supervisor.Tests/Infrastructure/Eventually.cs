@@ -22,4 +22,12 @@ internal static class Eventually
         }
         return TimeProvider.System.GetElapsedTime(started);
     }
+
+    /// <summary>Reads a value until it satisfies <paramref name="done"/>, with a bound; returns the last value read.</summary>
+    public static async Task<T> ValueAsync<T>(Func<T> read, Func<T, bool> done, TimeSpan timeout, string what)
+    {
+        var value = read();
+        await TrueAsync(() => done(value = read()), timeout, what);
+        return value;
+    }
 }

@@ -13,6 +13,7 @@ internal static partial class Posix
     public const int SIGTTIN = 21;
     public const int SIGTTOU = 22;
     public const int SIGTERM = 15;
+    public const int SIGUSR1 = 10;
 
     public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;
 

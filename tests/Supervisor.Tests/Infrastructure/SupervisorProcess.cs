@@ -28,7 +28,7 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    /// <summary>The address from "Listening at: http://127.0.0.1:PORT": tests bind port 0.</summary>
+    /// <summary>The address from "Listening at: http://127.0.0.1:PORT" (or https): tests bind port 0.</summary>
     public Uri BaseAddress { get; private set; } = new("http://127.0.0.1/");
 
     public string Log
@@ -95,7 +95,7 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
         var supervisor = await StartAsync(output, app, ["--bind", "127.0.0.1:0", .. arguments], environment);
         try
         {
-            var listening = await supervisor.WaitForLogAsync(@"Listening at: (http://\S+)", StartTimeout);
+            var listening = await supervisor.WaitForLogAsync(@"Listening at: (https?://\S+)", StartTimeout);
             supervisor.BaseAddress = new Uri(listening.Groups[1].Value);
             await supervisor.WaitForLogAsync(@"All \d+ workers ready", StartTimeout);
             return supervisor;

@@ -51,13 +51,13 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
     }
 
     [Theory]
-    [InlineData("--workers", "0", "--workers must be at least 1")]
+    [InlineData("--workers", "0", "--workers: must be a whole number, 1 or more")]
     [InlineData("--workers", "many", "--workers")]
     [InlineData("--frobnicate", "1", "--frobnicate")]
-    [InlineData("--bind", "1.2.3", "invalid --bind '1.2.3'")]
+    [InlineData("--bind", "1.2.3", "--bind: '1.2.3' is not an address")]
     [InlineData("--bind", "127.0.0.1:99999", "not a port number")]
-    [InlineData("--env", "NOEQUALS", "is not KEY=VALUE")]
-    [InlineData("--graceful-timeout", "-1", "--graceful-timeout must be")]
+    [InlineData("--env", "NOEQUALS", "--env: must be KEY=VALUE")]
+    [InlineData("--graceful-timeout", "-1", "--graceful-timeout: must be a whole number")]
     public async Task Bad_options_are_refused_before_anything_starts(string option, string value, string expected)
     {
         var artifacts = await Artifacts.GetAsync();
@@ -190,15 +190,8 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
         AssertNoWorkerLeft(result.StandardError);
     }
 
-    private static void AssertRefused(BufferedCommandResult result, int exitCode, string expected)
-    {
-        Assert.Equal(exitCode, result.ExitCode);
-        var lines = result.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var line = Assert.Single(lines);
-        Assert.StartsWith("supervisor: error: ", line);
-        Assert.Contains(expected, line);
-        Assert.DoesNotContain("Booting worker", result.StandardError);
-    }
+    private static void AssertRefused(BufferedCommandResult result, int exitCode, string expected) =>
+        SupervisorCli.AssertRefused(result, exitCode, expected);
 
     private static void AssertNoWorkerLeft(string log)
     {
@@ -207,18 +200,8 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
         Assert.All(pids, pid => Assert.False(Posix.IsAlive(pid), $"worker {pid} was left running"));
     }
 
-    private Task<BufferedCommandResult> RunAsync(params string[] arguments) => RunAsync(new Dictionary<string, string?>(), arguments);
+    private Task<BufferedCommandResult> RunAsync(params string[] arguments) => SupervisorCli.RunAsync(output, arguments);
 
-    private async Task<BufferedCommandResult> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] arguments)
-    {
-        var artifacts = await Artifacts.GetAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var result = await CliWrap.Cli.Wrap(artifacts.Supervisor)
-            .WithArguments(arguments)
-            .WithEnvironmentVariables(environment)
-            .WithValidation(CommandResultValidation.None)
-            .ExecuteBufferedAsync(timeout.Token);
-        output.WriteLine($"exit {result.ExitCode}\n{result.StandardError}");
-        return result;
-    }
+    private Task<BufferedCommandResult> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] arguments) =>
+        SupervisorCli.RunAsync(output, environment, arguments);
 }

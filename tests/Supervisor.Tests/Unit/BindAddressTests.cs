@@ -1,4 +1,3 @@
-using Supervisor.Cli;
 using Supervisor.Configuration;
 
 namespace Supervisor.Tests.Unit;
@@ -32,7 +31,7 @@ public sealed class BindAddressTests
     [InlineData("[::1:8000", "closing ']'")]
     public void Malformed_addresses_are_refused_with_the_reason(string text, string reason)
     {
-        var error = Assert.Throws<UsageException>(() => BindAddress.Parse(text));
+        var error = Assert.Throws<SettingValueException>(() => BindAddress.Parse(text));
         Assert.Contains(reason, error.Message);
         Assert.Contains("HOST:PORT", error.Message);
     }

@@ -1,0 +1,12 @@
+using Supervisor.Configuration;
+
+namespace Supervisor.Arbitration;
+
+/// <summary>What the arbiter asks of the rest of the supervisor, without knowing how it is done.</summary>
+/// <param name="ReloadConfiguration">Reads the configuration again for a reload (given the running one); throws <see cref="Cli.UsageException"/> when it is bad.</param>
+/// <param name="ApplyConfiguration">Called when a reloaded configuration takes over: the request path and the logs follow it.</param>
+/// <param name="ReopenLogs">SIGUSR1 (and SIGHUP): reopen the log files, for rotation.</param>
+internal sealed record ArbiterHooks(
+    Func<LoadedConfiguration, LoadedConfiguration> ReloadConfiguration,
+    Action<LoadedConfiguration> ApplyConfiguration,
+    Action ReopenLogs);

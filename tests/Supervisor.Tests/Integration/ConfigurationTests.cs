@@ -1,0 +1,160 @@
+using System.Text.RegularExpressions;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>
+/// The configuration as a user meets it: a config file, variables and flags together; --check-config and
+/// --print-config; and a SIGHUP that reads the file again, or refuses a bad one and keeps what runs.
+/// </summary>
+public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan ReloadTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly string _scratch = Directory.CreateTempSubdirectory("sup-conf-").FullName;
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    [Fact]
+    public async Task Check_config_accepts_a_good_file_and_starts_nothing()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig($$"""{ "app": "{{artifacts.TestApp}}", "workers": 3, "max_requests": 100, "bind": ["127.0.0.1:0"] }""");
+
+        var result = await SupervisorCli.RunAsync(output, "--config", file, "--check-config");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal($"supervisor: the configuration is valid ({file})", result.StandardOutput.Trim());
+        Assert.Empty(result.StandardError);
+    }
+
+    [Theory]
+    [InlineData("""{ "app": "APP", "max_requests": -5 }""", "\"max_requests\": must be a whole number, 0 or more")]
+    [InlineData("""{ "app": "APP", "bind": "example.com:80" }""", "\"bind\": 'example.com:80' is not an address")]
+    [InlineData("""{ "app": "/nowhere/Missing.dll" }""", "\"app\": '/nowhere/Missing.dll' does not exist")]
+    [InlineData("""{ "app": "APP", "wrokers": 2 }""", "\"wrokers\" is not a setting (did you mean \"workers\"?)")]
+    [InlineData("""{ "app": "APP", "workers": 2,, }""", "not valid JSON at line 1")]
+    public async Task Check_config_refuses_a_bad_file_with_the_file_the_key_and_the_reason(string content, string expected)
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig(content.Replace("APP", artifacts.TestApp, StringComparison.Ordinal));
+
+        var result = await SupervisorCli.RunAsync(output, "--config", file, "--check-config");
+
+        var line = SupervisorCli.AssertRefused(result, 2, expected);
+        Assert.Contains(file, line);
+    }
+
+    [Fact]
+    public async Task Check_config_refuses_a_certificate_that_cannot_be_loaded()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var notPem = WriteConfig("not a certificate");
+
+        var result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--certfile", notPem, "--keyfile", notPem, "--check-config");
+
+        SupervisorCli.AssertRefused(result, 2, "cannot be loaded");
+    }
+
+    [Fact]
+    public async Task Print_config_shows_every_value_and_where_it_came_from()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig("""{ "workers": 3, "keepalive": 5 }""");
+        var environment = new Dictionary<string, string?>
+        {
+            ["SUPERVISOR_TIMEOUT"] = "12",
+            ["SUPERVISOR_CMD_ARGS"] = "--workers 4",
+            ["WEB_CONCURRENCY"] = "7",
+        };
+
+        var result = await SupervisorCli.RunAsync(output, environment, "--app", artifacts.TestApp, "-c", file, "--max-requests", "9", "--print-config");
+
+        Assert.Equal(0, result.ExitCode);
+        var report = result.StandardOutput;
+        Assert.Matches(@"""workers"": 4,\s+// --workers in \$SUPERVISOR_CMD_ARGS", report);
+        Assert.Matches(@"""timeout"": 12,\s+// \$SUPERVISOR_TIMEOUT", report);
+        Assert.Matches($@"""keep_alive"": 5,\s+// {Regex.Escape(file)}: ""keepalive""", report);
+        Assert.Matches(@"""max_requests"": 9,\s+// --max-requests", report);
+        Assert.Matches(@"""backlog"": 2048,\s+// default \(Gunicorn's\)", report);
+        Assert.Matches($@"""app"": ""{Regex.Escape(artifacts.TestApp)}"",\s+// --app", report);
+    }
+
+    [Fact]
+    public async Task A_reload_reads_the_config_file_again_and_the_new_workers_follow_it()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig("""{ "workers": 2, "env": { "GREETING": "first" } }""");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--config", file);
+        using var client = supervisor.CreateClient();
+        Assert.Equal("first", await client.GetStringAsync("/env/GREETING"));
+
+        WriteConfig("""{ "workers": 3, "env": { "GREETING": "second" } }""", file);
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        var complete = await supervisor.WaitForLogAsync(@"Reload complete: generation 2 serving \(pids ([\d, ]+)\)", ReloadTimeout, linesBefore);
+
+        var newPids = complete.Groups[1].Value.Split(", ").Select(int.Parse).ToHashSet();
+        Assert.Equal(3, newPids.Count);
+        var servedBy = new HashSet<int>();
+        for (var i = 0; i < 300 && servedBy.Count < 3; i++)
+        {
+            servedBy.Add((await WhoAmI.GetAsync(client)).Pid);
+        }
+        Assert.Equal(newPids.Order(), servedBy.Order());
+        Assert.Equal("second", await client.GetStringAsync("/env/GREETING"));
+    }
+
+    [Fact]
+    public async Task A_reload_with_a_bad_file_keeps_the_running_configuration_starts_nothing_and_loses_no_request()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig("""{ "workers": 2 }""");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--config", file);
+        var serving = supervisor.BootedWorkerPids.ToHashSet();
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 4);
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+
+        WriteConfig("""{ "workers": 0 }""", file);
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        await supervisor.WaitForLogAsync($@"Reload failed: {Regex.Escape(file)}: ""workers"": must be a whole number, 1 or more \(got '0'\)\. The running configuration and workers stay", ReloadTimeout, linesBefore);
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        Assert.Empty(supervisor.BootedWorkerPidsSince(linesBefore));
+        Assert.All(serving, pid => Assert.True(Posix.IsAlive(pid)));
+
+        WriteConfig("""{ "workers": 2, "max_requests": 100000 }""", file);
+        linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        await supervisor.WaitForLogAsync("Reload complete: generation 2 serving", ReloadTimeout, linesBefore);
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await load.StopAsync();
+
+        output.WriteLine($"load: {load.Summary()}");
+        Assert.Equal(0, load.Failed);
+    }
+
+    [Fact]
+    public async Task A_reload_that_changes_a_setting_read_only_at_start_says_it_needs_a_restart()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig("""{ "backlog": 100 }""");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--config", file, "--workers", "1");
+
+        WriteConfig("""{ "backlog": 200 }""", file);
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+
+        await supervisor.WaitForLogAsync(@"\[WARNING\] backlog changed \(.*: 200\), which needs a restart; 100 stays until then", ReloadTimeout, linesBefore);
+        await supervisor.WaitForLogAsync("Reload complete: generation 2 serving", ReloadTimeout, linesBefore);
+    }
+
+    private string WriteConfig(string content, string? path = null)
+    {
+        path ??= Path.Combine(_scratch, $"supervisor-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path + ".new", content);
+        File.Move(path + ".new", path, overwrite: true);
+        return path;
+    }
+}

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>The access log in Gunicorn's formats, log rotation with SIGUSR1, the error log as JSON, and a log that cannot keep up.</summary>
+public sealed class LoggingTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan LogTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly string _scratch = Directory.CreateTempSubdirectory("sup-logs-").FullName;
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    [Fact]
+    public async Task The_access_log_writes_gunicorns_default_line_for_every_request()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var accessLog = Path.Combine(_scratch, "access.log");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--access-logfile", accessLog);
+        using var client = supervisor.CreateClient();
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/env/HOME?x=1&y=2"))
+        {
+            request.Headers.Referrer = new Uri("http://shop.example/cart");
+            request.Headers.UserAgent.ParseAdd("probe/1.0");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ada:secret")));
+            using var response = await client.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+        }
+        using (var missing = await client.GetAsync("/no/such/page"))
+        {
+            Assert.Equal(404, (int)missing.StatusCode);
+        }
+
+        var lines = await ReadLinesAsync(accessLog, 2);
+        // h l u t "r" s b "f" "a"
+        Assert.Matches(@"^127\.0\.0\.1 - ada \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] ""GET /env/HOME\?x=1&y=2 HTTP/1\.1"" 200 \d+ ""http://shop\.example/cart"" ""probe/1\.0""$", lines[0]);
+        Assert.Matches(@"^127\.0\.0\.1 - - \[.+\] ""GET /no/such/page HTTP/1\.1"" 404 - ""-"" ""-""$", lines[1]);
+    }
+
+    [Fact]
+    public async Task A_custom_access_log_format_renders_each_atom_and_names_the_worker_that_served()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var accessLog = Path.Combine(_scratch, "access.log");
+        const string Format = "%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%(p)s|%({x-trace}i)s|%({content-type}o)s|%(M)s|%(L)s|%({HOME}e)s|100%%";
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
+            ["--workers", "2", "--access-logfile", accessLog, "--access-logformat", Format],
+            new Dictionary<string, string> { ["HOME"] = "/home/probe" });
+        using var client = supervisor.CreateClient();
+
+        var whoAmI = await WhoAmI.GetAsync(client, request => request.Headers.Add("X-Trace", "abc-123"));
+
+        var line = (await ReadLinesAsync(accessLog, 1))[0];
+        var fields = line.Split('|');
+        Assert.Equal(["GET", "/whoami", "", "HTTP/1.1", "200"], fields[..5]); // No query: empty, as Gunicorn's QUERY_STRING.
+        Assert.True(long.Parse(fields[5]) > 20, line);
+        Assert.Equal($"<{whoAmI.Pid}>", fields[6]);
+        Assert.Equal("abc-123", fields[7]);
+        Assert.StartsWith("application/json", fields[8]);
+        Assert.Matches(@"^\d+$", fields[9]);
+        Assert.Matches(@"^\d+\.\d{6}$", fields[10]);
+        Assert.Equal("/home/probe", fields[11]);
+        Assert.Equal("100%", fields[12]);
+    }
+
+    [Fact]
+    public async Task Usr1_after_the_log_file_was_moved_writes_to_a_new_file_and_loses_no_line()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var accessLog = Path.Combine(_scratch, "access.log");
+        var rotated = Path.Combine(_scratch, "access.log.1");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--access-logfile", accessLog);
+        using var client = supervisor.CreateClient();
+
+        await SendAsync(client, "/before", 50);
+        await ReadLinesAsync(accessLog, 50);
+        File.Move(accessLog, rotated); // What logrotate does first; the supervisor still writes to the moved file.
+        await SendAsync(client, "/between", 30);
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGUSR1);
+        await supervisor.WaitForLogAsync("Handling signal: usr1", LogTimeout, linesBefore);
+        await SendAsync(client, "/after", 40);
+
+        var fresh = await ReadLinesAsync(accessLog, 40);
+        var old = await ReadLinesAsync(rotated, 80);
+        Assert.All(fresh, line => Assert.Contains("GET /after", line));
+        Assert.Equal(50, old.Count(line => line.Contains("GET /before", StringComparison.Ordinal)));
+        Assert.Equal(30, old.Count(line => line.Contains("GET /between", StringComparison.Ordinal)));
+        Assert.Equal(40, fresh.Length);
+    }
+
+    [Fact]
+    public async Task The_error_log_can_go_to_a_file_as_one_json_object_a_line()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var errorLog = Path.Combine(_scratch, "error.log");
+        var supervisor = await SupervisorProcess.StartAsync(output, artifacts.TestApp, "--workers", "2", "--bind", "127.0.0.1:0", "--error-logfile", errorLog, "--log-format", "json");
+        await using (supervisor)
+        {
+            var lines = await Eventually.ValueAsync(() => ReadJsonLines(errorLog), lines => lines.Any(line => line.GetProperty("message").GetString() == "All 2 workers ready"), LogTimeout, "the JSON error log says the workers are ready");
+            var booted = lines.Where(line => line.GetProperty("message").GetString()!.StartsWith("Booting worker", StringComparison.Ordinal)).ToList();
+            Assert.Equal(2, booted.Count);
+            Assert.All(booted, line =>
+            {
+                Assert.Equal("INFO", line.GetProperty("level").GetString());
+                Assert.Equal(supervisor.Pid, line.GetProperty("pid").GetInt32());
+                Assert.True(line.GetProperty("workerPid").GetInt32() > 0);
+                Assert.True(DateTimeOffset.TryParse(line.GetProperty("time").GetString(), out _));
+            });
+            Assert.DoesNotContain("Booting worker", supervisor.Log); // Nothing on stderr: it all went to the file.
+        }
+    }
+
+    [Fact]
+    public async Task An_access_log_nobody_reads_slows_no_request_and_loses_no_line_once_it_drains()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var fifo = Path.Combine(_scratch, "access.fifo");
+        Assert.Equal(0, (await CliWrap.Cli.Wrap("mkfifo").WithArguments([fifo]).ExecuteAsync()).ExitCode);
+        // Opening a FIFO blocks until both ends are open: the supervisor opens it for writing when it starts.
+        var readerOpened = Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Read));
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--access-logfile", fifo);
+        await using var reader = await readerOpened.WaitAsync(LogTimeout);
+
+        // Nobody reads yet: the pipe's 64 KB fill after a few hundred lines, and the log's writer is stuck.
+        using var client = supervisor.CreateClient();
+        var stopwatch = Stopwatch.StartNew();
+        await SendAsync(client, "/", 3000);
+        stopwatch.Stop();
+        output.WriteLine($"3000 requests with the access log blocked: {stopwatch.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(30), "requests waited for the log");
+
+        using var lines = new StreamReader(reader);
+        var count = 0;
+        using var deadline = new CancellationTokenSource(LogTimeout);
+        while (count < 3000 && await lines.ReadLineAsync(deadline.Token) is { } line)
+        {
+            Assert.Contains("\"GET / HTTP/1.1\" 200", line);
+            count++;
+        }
+        Assert.Equal(3000, count);
+    }
+
+    private static async Task SendAsync(HttpClient client, string path, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await client.GetAsync(path);
+        }
+    }
+
+    /// <summary>Waits until the file holds at least <paramref name="count"/> lines (the log is written in the background).</summary>
+    private static Task<string[]> ReadLinesAsync(string path, int count) =>
+        Eventually.ValueAsync(() => File.Exists(path) ? File.ReadAllLines(path) : [], lines => lines.Length >= count, LogTimeout, $"{count} lines in {path}");
+
+    private static List<JsonElement> ReadJsonLines(string path) =>
+        File.Exists(path) ? [.. File.ReadAllLines(path).Where(line => line.Length > 0).Select(line => JsonDocument.Parse(line).RootElement)] : [];
+}
