@@ -29,6 +29,19 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(result.StandardError);
     }
 
+    [Fact]
+    public async Task The_example_config_shipped_in_deploy_is_valid()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var example = Path.Combine(Artifacts.RepositoryRoot, "deploy", "config", "supervisor.json");
+
+        // The example names an app under /srv; everything else in it is checked as written.
+        var result = await SupervisorCli.RunAsync(output, "--config", example, "--app", artifacts.HelloApi, "--check-config");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Empty(result.StandardError);
+    }
+
     [Theory]
     [InlineData("""{ "app": "APP", "max_requests": -5 }""", "\"max_requests\": must be a whole number, 0 or more")]
     [InlineData("""{ "app": "APP", "bind": "example.com:80" }""", "\"bind\": 'example.com:80' is not an address")]
