@@ -4,14 +4,14 @@
 Every front serves the same tiny app (samples/HelloApi: GET / -> 12 bytes), Release build:
   app-alone         one Kestrel process on TCP: the ceiling
   supervisor        the supervisor with 2 workers
-  nginx             nginx -> 2 workers over Unix sockets (keepalive 256, HTTP/1.1)
+  nginx             nginx (1 worker process) -> 2 workers over Unix sockets (keepalive 256, HTTP/1.1)
   haproxy-h1        HAProxy -> 2 workers over Unix sockets (http-reuse always)
   haproxy-h2        HAProxy -> 2 HTTP/2-only workers over Unix sockets (proto h2): its best configuration
   gunicorn-sync     Gunicorn, sync workers (2 x cores + 1), trivial WSGI app
   gunicorn-gthread  Gunicorn, gthread workers (2 x cores + 1) x 4 threads
 Load: wrk -t1 at -c64 and -c256, each front warmed up first, fronts interleaved with the order rotated
 every round. Reported: medians, ratios to the app alone and supervisor/peer, p50/p99, errors, the
-supervisor's RSS idle and under load, and its cold start. Loopback only; every run is bounded.
+fronts' RSS at start, under load and settled after load, and the supervisor's cold start. Loopback only; every run is bounded.
 """
 import argparse
 import datetime
@@ -40,6 +40,7 @@ PORTS = {
     "gunicorn-gthread": 9107,
 }
 PEER_WORKERS = 2
+SETTLE_SECONDS = 15
 
 
 class Fleet:
@@ -152,7 +153,9 @@ def nginx_config(sockets):
     temp = WORK / "nginx"
     # nginx started by root drops its workers to www-data, which could not open the workers' sockets.
     user = pwd.getpwuid(os.getuid()).pw_name
-    return f"""worker_processes auto;
+    # One worker process: measured here, 'auto' (2) gave the same req/s with p99 of 116-142 ms instead of
+    # 19 ms, its workers fighting the app's for the 2 cores. This is nginx's best configuration here.
+    return f"""worker_processes 1;
 user {user};
 pid {temp}/nginx.pid;
 error_log {WORK}/logs/nginx-error.log warn;
@@ -300,6 +303,18 @@ def report(args, samples, memory, cold_start, supervisor_pss):
         + (" --quick" if args.quick else "") + "`.",
         "",
     ]
+    median_rps = {key: statistics.median(s["rps"] for s in runs) for key, runs in samples.items()}
+    median_p99 = {key: statistics.median(s["p99"] for s in runs) for key, runs in samples.items()}
+    lines += ["## The supervisor against each front (req/s ratio; p99 ms, supervisor vs front)", "",
+              "| front | " + " | ".join(f"-c{c} ratio | -c{c} p99" for c in args.connections) + " |",
+              "|---|" + "---|---|" * len(args.connections)]
+    for front in fronts:
+        if front == "supervisor":
+            continue
+        cells = [f"{median_rps[('supervisor', c)] / median_rps[(front, c)]:.2f}x | "
+                 f"{median_p99[('supervisor', c)]:.1f} vs {median_p99[(front, c)]:.1f}" for c in args.connections]
+        lines.append(f"| {front} | " + " | ".join(cells) + " |")
+    lines.append("")
     for connections in args.connections:
         base = statistics.median(s["rps"] for s in samples[("app-alone", connections)])
         sup = statistics.median(s["rps"] for s in samples[("supervisor", connections)])
@@ -315,11 +330,11 @@ def report(args, samples, memory, cold_start, supervisor_pss):
     lines += ["## Memory (RSS, MB)", "",
               "The supervisor's own process (its workers are copies of the app, ~70-100 MB each, as are the peers' workers);",
               "nginx and HAProxy with their forks; Gunicorn with its workers (which are the Python app itself).", "",
-              "| front | idle | peak under load |", "|---|---|---|"]
+              f"| front | idle at start | peak under load | idle {SETTLE_SECONDS} s after the load |", "|---|---|---|---|"]
     for front in fronts:
-        idle, peak = memory[front]
-        lines.append(f"| {front} | {idle:.0f} | {peak:.0f} |")
-    lines += ["", f"The supervisor's idle PSS (its share of pages it maps together with its workers): {supervisor_pss:.0f} MB.",
+        start, peak, settled = memory[front]
+        lines.append(f"| {front} | {start:.0f} | {peak:.0f} | {settled:.0f} |")
+    lines += ["", f"The supervisor's PSS at start (its share of pages it maps together with its workers): {supervisor_pss:.0f} MB.",
               "", "## Supervisor cold start", "",
               f"Launch to first 200: {cold_start['first_200_ms']:.0f} ms; launch to all 2 workers ready: {cold_start['all_ready_ms']:.0f} ms.", ""]
     return "\n".join(lines)
@@ -357,10 +372,10 @@ def main():
         pids = start_fronts(fleet)
         pids["supervisor"] = supervisor.pid
         fronts = list(PORTS)
+        memory = {front: [front_rss_mb(front, pids[front]), 0.0, 0.0] for front in fronts}  # start, peak, settled
+        supervisor_pss = pss_mb(pids["supervisor"])
         for front in fronts:
             wrk(PORTS[front], 64, 3)  # warm-up: JIT, connection pools, Python imports
-        memory = {front: [front_rss_mb(front, pids[front]), 0.0] for front in fronts}
-        supervisor_pss = pss_mb(pids["supervisor"])
 
         samples = {(front, c): [] for front in fronts for c in args.connections}
         for round_index in range(args.rounds):
@@ -376,6 +391,9 @@ def main():
                     samples[(front, connections)].append(result)
                     print(f"round {round_index + 1} -c{connections} {front:17} {result['rps']:>10,.0f} req/s  "
                           f"p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
+        time.sleep(SETTLE_SECONDS)  # what each front keeps once the load is over
+        for front in fronts:
+            memory[front][2] = front_rss_mb(front, pids[front])
     finally:
         fleet.stop_all()
 

@@ -89,6 +89,7 @@ internal static class SupervisorRun
         dispatcher.Configure(options.WorkerConnections, options.MaxQueue);
         await using var front = FrontDoor.Build(current, runDirectory, destinations, dispatcher, accessLog, log);
         await StartFrontAsync(front, options);
+        await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
         foreach (var address in FrontDoor.ListeningAddresses(front))
         {
             log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);

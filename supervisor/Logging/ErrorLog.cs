@@ -29,6 +29,9 @@ internal sealed class ErrorLog : IAsyncDisposable
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
+            // Off, not just quiet: while this category is enabled at any level, ASP.NET Core starts an
+            // Activity for every request (for log scopes), and the proxy's HttpClient a child one.
+            .MinimumLevel.Override("Microsoft.AspNetCore.Hosting.Diagnostics", LevelAlias.Off)
             // The host logs a failed start with a stack trace; the supervisor reports it in one line.
             .MinimumLevel.Override("Microsoft.Extensions.Hosting", LogEventLevel.Fatal)
             // AddReverseProxy brings DataProtection along; the supervisor never protects anything with it.
