@@ -25,7 +25,7 @@ command.Root.SetAction(async (result, _) =>
         loaded = loader.Load();
         if (result.GetValue(command.PrintConfig) || result.GetValue(command.CheckConfig))
         {
-            StartupChecks.Run(loaded.Options);
+            using var checkedStartup = StartupChecks.Run(loaded.Options);
             Console.Out.Write(result.GetValue(command.PrintConfig)
                 ? ConfigurationReport.Write(loaded)
                 : $"supervisor: the configuration is valid{(loaded.Options.ConfigFile is { } file ? $" ({file})" : "")}\n");
@@ -38,8 +38,7 @@ command.Root.SetAction(async (result, _) =>
     }
     catch (StartupFailureException exception)
     {
-        Console.Error.WriteLine($"supervisor: error: {exception.Message}");
-        return exception.ExitCode;
+        return Usage.Fail(exception);
     }
     return await SupervisorRun.RunAsync(loaded, loader);
 });
@@ -57,10 +56,15 @@ namespace Supervisor.Cli
     internal static class Usage
     {
         /// <summary>One line on stderr that names the problem and the fix; exit code 2.</summary>
-        public static int Fail(string message)
+        public static int Fail(string message) => Fail(message, ExitCodes.UsageError);
+
+        /// <summary>One line on stderr for a failure found before the error log is open; its own exit code.</summary>
+        public static int Fail(StartupFailureException exception) => Fail(exception.Message, exception.ExitCode);
+
+        private static int Fail(string message, int exitCode)
         {
             Console.Error.WriteLine($"supervisor: error: {message.TrimEnd('.')}");
-            return ExitCodes.UsageError;
+            return exitCode;
         }
     }
 }

@@ -23,11 +23,11 @@ internal static class SupervisorRun
     public static async Task<int> RunAsync(LoadedConfiguration loaded, ConfigurationLoader loader)
     {
         var options = loaded.Options;
-        WorkerRuntime workerRuntime;
+        CheckedStartup startup;
         ErrorLog errorLog;
         try
         {
-            workerRuntime = StartupChecks.Run(options);
+            startup = StartupChecks.Run(options);
             errorLog = ErrorLog.Open(options);
         }
         catch (UsageException exception)
@@ -36,16 +36,16 @@ internal static class SupervisorRun
         }
         catch (StartupFailureException exception)
         {
-            Console.Error.WriteLine($"supervisor: error: {exception.Message}");
-            return exception.ExitCode;
+            return Usage.Fail(exception);
         }
 
+        using (startup)
         await using (errorLog)
         {
             var log = errorLog.Logger;
             try
             {
-                return await RunLoggedAsync(loaded, loader, workerRuntime, errorLog);
+                return await RunLoggedAsync(loaded, loader, startup, errorLog);
             }
             catch (UsageException exception)
             {
@@ -64,7 +64,7 @@ internal static class SupervisorRun
         }
     }
 
-    private static async Task<int> RunLoggedAsync(LoadedConfiguration loaded, ConfigurationLoader loader, WorkerRuntime workerRuntime, ErrorLog errorLog)
+    private static async Task<int> RunLoggedAsync(LoadedConfiguration loaded, ConfigurationLoader loader, CheckedStartup startup, ErrorLog errorLog)
     {
         var options = loaded.Options;
         var log = errorLog.Logger;
@@ -87,7 +87,7 @@ internal static class SupervisorRun
         var destinations = new WorkerDestinations(options);
         var dispatcher = new WorkerDispatcher(destinations, worker => events.Writer.TryWrite(new WorkerRequestLimitReached(worker.Key, worker.RequestLimit)));
         dispatcher.Configure(options.WorkerConnections, options.MaxQueue);
-        await using var front = FrontDoor.Build(current, runDirectory, destinations, dispatcher, accessLog, log);
+        await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, log);
         await StartFrontAsync(front, options);
         await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
         foreach (var address in FrontDoor.ListeningAddresses(front))
@@ -106,7 +106,7 @@ internal static class SupervisorRun
                 dispatcher.Configure(next.Options.WorkerConnections, next.Options.MaxQueue);
             },
             ReopenLogs: logs.Reopen);
-        var launcher = new WorkerLauncher(workerRuntime, runDirectory, keyRing, TimeProvider.System);
+        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, TimeProvider.System);
         var arbiter = new Arbiter(loaded, hooks, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
 

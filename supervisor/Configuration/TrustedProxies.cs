@@ -21,8 +21,6 @@ internal sealed class TrustedProxies
 
     public bool TrustsAny { get; }
 
-    public bool TrustsNone => !TrustsAny && _networks.Count == 0;
-
     public static TrustedProxies Parse(IEnumerable<string> entries)
     {
         var spelling = entries.ToList();

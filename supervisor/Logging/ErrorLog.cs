@@ -42,9 +42,6 @@ internal sealed class ErrorLog : IAsyncDisposable
 
     public Logger Logger { get; }
 
-    /// <summary>Lines dropped because the destination could not keep up.</summary>
-    public long Dropped => _writer.Dropped;
-
     /// <summary>Opens the destination; a file that cannot be written is a configuration error, reported before anything starts.</summary>
     public static ErrorLog Open(SupervisorOptions options)
     {

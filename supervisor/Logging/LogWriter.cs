@@ -48,10 +48,8 @@ internal sealed class LogWriter : IAsyncDisposable
         _pump = Task.Run(PumpAsync);
     }
 
-    public string Destination => _destination;
-
-    /// <summary>Lines dropped so far because the destination could not keep up.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
+    // Lines dropped so far because the destination could not keep up.
+    private long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Queues one line (a trailing newline is added if missing). Never blocks.</summary>
     public void Write(string line)

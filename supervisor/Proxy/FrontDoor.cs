@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -24,6 +25,7 @@ internal static class FrontDoor
 
     public static WebApplication Build(
         CurrentOptions current,
+        X509Certificate2? certificate,
         RunDirectory runDirectory,
         WorkerDestinations destinations,
         WorkerDispatcher dispatcher,
@@ -37,7 +39,6 @@ internal static class FrontDoor
         builder.Services.AddSingleton<IHostLifetime, SupervisorHostLifetime>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.GracefulTimeout);
         builder.WebHost.UseSockets(sockets => sockets.Backlog = options.Backlog);
-        var certificate = options.ServesHttps ? TlsCertificate.Load(options.CertFile!, options.KeyFile!) : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -161,12 +162,11 @@ internal static class FrontDoor
 
     private static Task RefuseAsync(HttpContext context, string reason)
     {
-        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.RetryAfter = "1";
-        return context.Response.WriteAsync($"503 Service Unavailable: {reason}\n");
+        return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, reason);
     }
 
-    private static void Listen(KestrelServerOptions kestrel, BindAddress bind, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
+    private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate)
     {
         Action<ListenOptions> configure = listen =>
         {

@@ -1,6 +1,3 @@
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.WebUtilities;
-
 namespace Supervisor.Proxy;
 
 /// <summary>
@@ -44,8 +41,7 @@ internal sealed class RequestLimits(int maxFieldBytes, long maxBodyBytes)
     private static Task RefuseAsync(HttpContext context, int status, string reason)
     {
         // The client may still be sending a body nobody will read: close the connection after answering.
-        context.Features.Get<IHttpResponseFeature>()?.Headers.Connection = "close";
-        context.Response.StatusCode = status;
-        return context.Response.WriteAsync($"{status} {ReasonPhrases.GetReasonPhrase(status)}: {reason}\n");
+        context.Response.Headers.Connection = "close";
+        return Refusal.WriteAsync(context, status, reason);
     }
 }

@@ -3,7 +3,7 @@ using Yarp.ReverseProxy.Model;
 namespace Supervisor.Proxy;
 
 /// <summary>
-/// Chooses the worker for each request: the least busy of those in rotation, with ties taken in turn,
+/// Chooses the worker for each request: the least busy of those in rotation, ties broken at random,
 /// never one that is closed (stopping) or already has <c>--worker-connections</c> requests. When every
 /// worker is full, or none is ready yet, requests wait in a first-come queue of at most <c>--max-queue</c>;
 /// past that they are refused with 503. The arbiter publishes the rotation; the request path only reads it.
@@ -18,9 +18,6 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
     private volatile int _queueLimit = int.MaxValue;
     private int _waiting;
     private long _refused;
-
-    /// <summary>Workers in rotation now.</summary>
-    public int ReadyCount => _rotation.Length;
 
     /// <summary>Sets --worker-connections and --max-queue (live: a reload may change them).</summary>
     public void Configure(int workerConnections, int queueLimit)
