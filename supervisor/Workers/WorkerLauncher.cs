@@ -50,6 +50,11 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         {
             environment.Remove(name);
         }
+        if (SharedBufferPool.SizedBySupervisor)
+        {
+            // The front's own tuning; the app keeps its runtime's defaults.
+            environment.Remove(SharedBufferPool.ArraysPerPartitionVariable);
+        }
         // The app's own shutdown timeout (HostOptions.ShutdownTimeout, 30 s by default) follows ours.
         environment["DOTNET_SHUTDOWNTIMEOUTSECONDS"] = ((int)options.GracefulTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture);
         foreach (var (name, value) in options.WorkerEnvironment)

@@ -92,6 +92,8 @@ public sealed class ServingTests(ITestOutputHelper output)
         Assert.Equal("0", whoAmI.WorkerId);
         Assert.Equal("hi there", await client.GetStringAsync("/env/GREETING"));
         Assert.Equal("", await client.GetStringAsync("/env/ASPNETCORE_HTTP_PORTS"));
+        // The supervisor sizes its own buffer pool through the environment; that stays out of the app's.
+        Assert.Equal("", await client.GetStringAsync("/env/DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"));
     }
 
     [Fact]
