@@ -10,8 +10,9 @@ Every front serves the same tiny app (samples/HelloApi: GET / -> 12 bytes), Rele
   gunicorn-sync     Gunicorn, sync workers (2 x cores + 1), trivial WSGI app
   gunicorn-gthread  Gunicorn, gthread workers (2 x cores + 1) x 4 threads
 Load: wrk -t1 at -c64 and -c256, each front warmed up first, fronts interleaved with the order rotated
-every round. Reported: medians, ratios to the app alone and supervisor/peer, p50/p99, errors, the
-fronts' RSS at start, under load and settled after load, and the supervisor's cold start. Loopback only; every run is bounded.
+every round. Reported: medians, ratios to the app alone and supervisor/peer, p50/p99, errors, CPU time
+per request of each front and of the workers behind it, the fronts' RSS at start, under load and
+settled after load, and the supervisor's cold start. Loopback only; every run is bounded.
 """
 import argparse
 import datetime
@@ -124,6 +125,39 @@ def children(pid):
         return []
 
 
+def descendants(pid):
+    return [pid] + [p for child in children(pid) for p in descendants(child)]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """User + system CPU time of the processes (the fields after the command name, which may hold spaces)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLOCK_TICKS
+
+
+def cpu_groups(front, pids, peer_workers):
+    """(the front's processes, the workers' processes) for CPU accounting; the app alone has no workers."""
+    if front == "supervisor":
+        return [pids[front]], [p for child in children(pids[front]) for p in descendants(child)]
+    if front in ("nginx", "haproxy-h1"):
+        return descendants(pids[front]), peer_workers["h1"]
+    if front == "haproxy-h2":
+        return descendants(pids[front]), peer_workers["h2"]
+    if front.startswith("gunicorn"):
+        return [pids[front]], [p for child in children(pids[front]) for p in descendants(child)]
+    return descendants(pids[front]), []
+
+
 def build():
     print("building (Release)...", flush=True)
     run(["dotnet", "publish", str(ROOT / "supervisor"), "-c", "Release", "-o", str(WORK / "supervisor"), "--nologo"])
@@ -131,8 +165,8 @@ def build():
 
 
 def start_peer_workers(fleet, protocol):
-    """Two copies of the app on Unix sockets, fronted by nginx and HAProxy."""
-    sockets = []
+    """Two copies of the app on Unix sockets, fronted by nginx and HAProxy: their sockets and pids."""
+    sockets, pids = [], []
     for index in range(PEER_WORKERS):
         socket_path = WORK / "sockets" / f"{protocol}-{index}.sock"
         env = {"ASPNETCORE_URLS": f"http://unix:{socket_path}"}
@@ -140,12 +174,13 @@ def start_peer_workers(fleet, protocol):
             env["Kestrel__EndpointDefaults__Protocols"] = "Http2"
         fleet.start(f"workers-{protocol}-{index}", ["dotnet", str(WORK / "helloapi" / "HelloApi.dll")], env=env, cwd=WORK / "helloapi")
         sockets.append(socket_path)
+        pids.append(fleet.processes[f"workers-{protocol}-{index}"].pid)
     deadline = time.monotonic() + 60
     while not all(path.exists() for path in sockets):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{protocol} peer workers did not start")
         time.sleep(0.05)
-    return sockets
+    return sockets, pids
 
 
 def nginx_config(sockets):
@@ -225,11 +260,12 @@ def start_supervisor(fleet):
 
 
 def start_fronts(fleet):
+    """Starts every front but the supervisor: their pids, and the pids of the peers' workers by protocol."""
     pids = {}
     fleet.start("app-alone", ["dotnet", str(WORK / "helloapi" / "HelloApi.dll")],
                 env={"ASPNETCORE_URLS": f"http://127.0.0.1:{PORTS['app-alone']}"}, cwd=WORK / "helloapi")
-    h1 = start_peer_workers(fleet, "h1")
-    h2 = start_peer_workers(fleet, "h2")
+    h1, h1_pids = start_peer_workers(fleet, "h1")
+    h2, h2_pids = start_peer_workers(fleet, "h2")
 
     (WORK / "nginx").mkdir(exist_ok=True)
     (WORK / "nginx.conf").write_text(nginx_config(h1))
@@ -248,7 +284,7 @@ def start_fronts(fleet):
     for name, port in PORTS.items():
         wait_for_200(port)
         pids[name] = fleet.processes[name].pid
-    return pids
+    return pids, {"h1": h1_pids, "h2": h2_pids}
 
 
 WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -260,12 +296,14 @@ def wrk(port, connections, seconds):
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     latencies = {percent: float(value) * scale[unit] for percent, value, unit in WRK_LATENCY.findall(output)}
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "p50": latencies.get("50", 0.0),
         "p99": latencies.get("99", 0.0),
         "errors": errors + (int(non_2xx.group(1)) if non_2xx else 0),
+        "requests": requests,
     }
 
 
@@ -327,6 +365,21 @@ def report(args, samples, memory, cold_start, supervisor_pss):
             lines.append(f"| {front} | {rps:,.0f} | {rps / base:.2f} | {statistics.median(s['p50'] for s in runs):.2f} "
                          f"| {statistics.median(s['p99'] for s in runs):.2f} | {sum(s['errors'] for s in runs)} | {sup / rps:.2f} |")
         lines.append("")
+    lines += ["## CPU time per request (µs, user + system, medians)", "",
+              "Measured from /proc over each run: the front's own processes, and the workers behind it (the app's",
+              "processes for the proxies; Gunicorn's workers are its app). On 2 cores shared by everything, the",
+              "total decides the req/s once a front is bound by CPU rather than latency.", "",
+              "| front | " + " | ".join(f"-c{c} front | -c{c} workers | -c{c} total" for c in args.connections) + " |",
+              "|---|" + "---|---|---|" * len(args.connections)]
+    for front in fronts:
+        cells = []
+        for connections in args.connections:
+            runs = samples[(front, connections)]
+            front_us = statistics.median(s["front_us"] for s in runs)
+            workers_us = statistics.median(s["workers_us"] for s in runs)
+            cells.append(f"{front_us:.1f} | {workers_us:.1f} | {front_us + workers_us:.1f}")
+        lines.append(f"| {front} | " + " | ".join(cells) + " |")
+    lines.append("")
     lines += ["## Memory (RSS, MB)", "",
               "The supervisor's own process (its workers are copies of the app, ~70-100 MB each, as are the peers' workers);",
               "nginx and HAProxy with their forks; Gunicorn with its workers (which are the Python app itself).", "",
@@ -369,7 +422,7 @@ def main():
     try:
         # Cold start first, on a quiet machine.
         supervisor, cold_start = start_supervisor(fleet)
-        pids = start_fronts(fleet)
+        pids, peer_workers = start_fronts(fleet)
         pids["supervisor"] = supervisor.pid
         fronts = list(PORTS)
         memory = {front: [front_rss_mb(front, pids[front]), 0.0, 0.0] for front in fronts}  # start, peak, settled
@@ -383,14 +436,20 @@ def main():
             for connections in args.connections:
                 for front in order:
                     sampler = RssSampler(front, pids[front])
+                    front_pids, worker_pids = cpu_groups(front, pids, peer_workers)
+                    cpu_before = cpu_seconds(front_pids), cpu_seconds(worker_pids)
                     sampler.start()
                     result = wrk(PORTS[front], connections, args.seconds)
                     sampler.running = False
                     sampler.join()
+                    requests = max(result["requests"], 1)
+                    result["front_us"] = (cpu_seconds(front_pids) - cpu_before[0]) * 1e6 / requests
+                    result["workers_us"] = (cpu_seconds(worker_pids) - cpu_before[1]) * 1e6 / requests
                     memory[front][1] = max(memory[front][1], sampler.peak)
                     samples[(front, connections)].append(result)
                     print(f"round {round_index + 1} -c{connections} {front:17} {result['rps']:>10,.0f} req/s  "
-                          f"p99 {result['p99']:.2f} ms  errors {result['errors']}", flush=True)
+                          f"p99 {result['p99']:.2f} ms  errors {result['errors']}  "
+                          f"CPU/request {result['front_us']:.1f} + {result['workers_us']:.1f} us", flush=True)
         time.sleep(SETTLE_SECONDS)  # what each front keeps once the load is over
         for front in fronts:
             memory[front][2] = front_rss_mb(front, pids[front])
