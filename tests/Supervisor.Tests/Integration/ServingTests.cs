@@ -105,6 +105,8 @@ public sealed class ServingTests(ITestOutputHelper output)
         {
             ["ASPNETCORE_HTTP_PORTS"] = "8080",
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:1",
+            // A runtime setting the supervisor also uses for itself: the user's own value reaches the app.
+            ["DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"] = "64",
         };
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2"], containerEnvironment);
         using var client = supervisor.CreateClient();
@@ -113,5 +115,6 @@ public sealed class ServingTests(ITestOutputHelper output)
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("", await client.GetStringAsync("/env/ASPNETCORE_HTTP_PORTS"));
+        Assert.Equal("64", await client.GetStringAsync("/env/DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"));
     }
 }
