@@ -8,12 +8,17 @@ internal static partial class Libc
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
 
+    private const int EPERM = 1;
+
     private const int AtFdCwd = -100;
     private const int AtSymlinkNoFollow = 0x100;
     private const uint StatxBasicStats = 0x7ff;
 
     /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; false if the process is gone.</summary>
     public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;
+
+    /// <summary>Whether a process with this pid exists (signal 0 checks without sending anything).</summary>
+    public static bool IsProcessAlive(int pid) => kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == EPERM;
 
     public static uint EffectiveUserId => geteuid();
 

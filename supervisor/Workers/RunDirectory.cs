@@ -19,6 +19,8 @@ internal sealed partial class RunDirectory : IDisposable
     // sockaddr_un.sun_path holds 108 bytes with the terminating NUL; leave room for the longest worker name.
     private const int MaxDirectoryPathLength = 80;
 
+    private const string FreshDirectoryPrefix = "supervisor-";
+
     private readonly bool _createdByUs;
 
     private RunDirectory(string path, bool createdByUs)
@@ -30,6 +32,9 @@ internal sealed partial class RunDirectory : IDisposable
     public string FullPath { get; }
 
     public string ControlSocketPath => Path.Combine(FullPath, ControlSocketName);
+
+    /// <summary>Default socket directories of killed supervisors that <see cref="Open"/> removed.</summary>
+    public IReadOnlyList<string> RemovedAbandonedDirectories { get; private init; } = [];
 
     /// <summary>Opens the directory <c>--socket-dir</c> names, or creates a fresh one when it names none.</summary>
     public static RunDirectory Open(string? requested) =>
@@ -67,9 +72,44 @@ internal sealed partial class RunDirectory : IDisposable
         var parent = !string.IsNullOrEmpty(runtimeDirectory) && Directory.Exists(runtimeDirectory)
             ? runtimeDirectory
             : Path.GetTempPath();
-        var path = Path.Combine(parent, $"supervisor-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        var removed = RemoveAbandoned(parent);
+        var path = Path.Combine(parent, $"{FreshDirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         CreatePrivate(path, "the default socket directory");
-        return new RunDirectory(path, createdByUs: true);
+        return new RunDirectory(path, createdByUs: true) { RemovedAbandonedDirectories = removed };
+    }
+
+    /// <summary>
+    /// A supervisor killed with SIGKILL (the OOM killer, a test harness) cannot remove its default
+    /// directory, and every start makes a new one, so they would pile up in /tmp. Remove those of this
+    /// user whose supervisor is gone: the pid in the name is not running (so a supervisor that is still
+    /// between mkdir and binding its control socket is left alone) and the control socket does not
+    /// answer (so a pid from another pid namespace sharing this /tmp is not mistaken for a dead one).
+    /// </summary>
+    private static List<string> RemoveAbandoned(string parent)
+    {
+        var removed = new List<string>();
+        foreach (var path in Directory.EnumerateDirectories(parent, FreshDirectoryPrefix + "*"))
+        {
+            if (FreshDirectoryName().Match(Path.GetFileName(path)) is not { Success: true } name
+                || !int.TryParse(name.Groups[1].ValueSpan, out var pid)
+                || Libc.IsProcessAlive(pid)
+                || Libc.GetPathStatus(path) is not { IsDirectory: true } status
+                || status.OwnerId != Libc.EffectiveUserId
+                || status.Permissions != PrivateMode)
+            {
+                continue;
+            }
+            var abandoned = new RunDirectory(path, createdByUs: true);
+            if (!abandoned.IsControlSocketLive())
+            {
+                abandoned.Dispose();
+                if (!Directory.Exists(path))
+                {
+                    removed.Add(path);
+                }
+            }
+        }
+        return removed;
     }
 
     private static RunDirectory OpenRequested(string path)
@@ -186,6 +226,9 @@ internal sealed partial class RunDirectory : IDisposable
         {
         }
     }
+
+    [GeneratedRegex("^supervisor-([0-9]+)-[0-9a-f]{8}$")]
+    private static partial Regex FreshDirectoryName();
 
     [GeneratedRegex("^w[0-9]+-[0-9]+$")]
     private static partial Regex WorkerKeyPattern();

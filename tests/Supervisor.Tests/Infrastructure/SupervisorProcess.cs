@@ -8,11 +8,13 @@ namespace Supervisor.Tests.Infrastructure;
 /// <summary>
 /// A real supervisor process started from the published binary. Its log is captured line by line so a
 /// test can await what the supervisor says (no sleeps), and it is shown when a test fails.
-/// Disposing kills the supervisor and every worker it reported, whatever state the test left them in.
+/// Disposing stops the supervisor and kills every worker it reported, whatever state the test left them in.
 /// </summary>
 internal sealed partial class SupervisorProcess : IAsyncDisposable
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan QuickStopTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Process _process;
     private readonly ITestOutputHelper _output;
@@ -168,7 +170,9 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        // A quick stop (SIGQUIT) first, so the supervisor removes its socket directory as it would for
+        // a user; SIGKILL only if it does not exit, as a supervisor stuck by the test would not.
+        if (!_process.HasExited && Posix.Kill(Pid, Posix.SIGQUIT) && !await ExitsWithinAsync(QuickStopTimeout))
         {
             Posix.Kill(Pid, Posix.SIGKILL);
             await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
@@ -179,6 +183,19 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
         }
         _output.WriteLine($"--- supervisor log (pid {Pid}) ---\n{Log}");
         _process.Dispose();
+    }
+
+    private async Task<bool> ExitsWithinAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
     }
 
     private void OnLine(string? line)

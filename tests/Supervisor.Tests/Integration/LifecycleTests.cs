@@ -102,6 +102,38 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task The_default_socket_directory_of_a_killed_supervisor_is_removed_by_the_next_start()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var runtimeDirectory = Directory.CreateTempSubdirectory("sup-xdg-").FullName;
+        var environment = new Dictionary<string, string> { ["XDG_RUNTIME_DIR"] = runtimeDirectory };
+        // A directory named after a live process (this test's) must be left alone, whatever it holds.
+        var live = Directory.CreateDirectory(Path.Combine(runtimeDirectory, $"supervisor-{Environment.ProcessId}-0123abcd"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            string killedDirectory;
+            await using (var killed = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1"], environment))
+            {
+                killed.Signal(Posix.SIGKILL);
+                await killed.WaitForExitAsync(TimeSpan.FromSeconds(5));
+                killedDirectory = Assert.Single(Directory.GetDirectories(runtimeDirectory, $"supervisor-{killed.Pid}-*"));
+                Assert.NotEmpty(Directory.GetFiles(killedDirectory, "*.sock")); // What SIGKILL leaves behind.
+            }
+
+            await using var next = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1"], environment);
+
+            Assert.False(Directory.Exists(killedDirectory), $"{killedDirectory} is still there");
+            Assert.True(Directory.Exists(live.FullName), "the directory of a live pid was removed");
+            Assert.Contains($"Removed socket directories left behind by killed supervisors: 1 in {runtimeDirectory}", next.Log);
+            Assert.Single(Directory.GetDirectories(runtimeDirectory, $"supervisor-{next.Pid}-*"));
+        }
+        finally
+        {
+            Directory.Delete(runtimeDirectory, recursive: true);
+        }
+    }
+
     private static bool AcceptsConnections(Uri address)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
