@@ -130,7 +130,7 @@ internal static class Settings
         Meta = "DIR",
         Section = AppSection,
         OnReload = ReloadEffect.NeedsRestart,
-        Description = "Directory for the workers' Unix sockets, created with mode 0700; an existing one must be yours, mode 0700 and not a symlink. Stale sockets of a killed supervisor are removed, nothing else.",
+        Description = "Directory for the workers' Unix sockets, created with mode 0700; an existing one must be yours, mode 0700 and not a symlink. Stale sockets of a killed supervisor are removed, nothing else. Without it, each start also removes the default directories of this user's killed supervisors (pid gone, control socket silent), so SIGKILLs do not pile up in /tmp.",
         DefaultText = "a fresh directory under $XDG_RUNTIME_DIR, else the temp directory",
         Read = ValueReaders.FullPath,
         Default = null,
