@@ -88,28 +88,42 @@ internal sealed partial class RunDirectory : IDisposable
     private static List<string> RemoveAbandoned(string parent)
     {
         var removed = new List<string>();
-        foreach (var path in Directory.EnumerateDirectories(parent, FreshDirectoryPrefix + "*"))
+        try
         {
-            if (FreshDirectoryName().Match(Path.GetFileName(path)) is not { Success: true } name
-                || !int.TryParse(name.Groups[1].ValueSpan, out var pid)
-                || Libc.IsProcessAlive(pid)
-                || Libc.GetPathStatus(path) is not { IsDirectory: true } status
-                || status.OwnerId != Libc.EffectiveUserId
-                || status.Permissions != PrivateMode)
+            foreach (var path in Directory.EnumerateDirectories(parent, FreshDirectoryPrefix + "*"))
             {
-                continue;
-            }
-            var abandoned = new RunDirectory(path, createdByUs: true);
-            if (!abandoned.IsControlSocketLive())
-            {
-                abandoned.Dispose();
-                if (!Directory.Exists(path))
+                if (TryRemoveAbandoned(path))
                 {
                     removed.Add(path);
                 }
             }
         }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            // Tidying up is a courtesy: a parent we cannot list, or a directory another supervisor
+            // removed first, must not stop this one from starting.
+        }
         return removed;
+    }
+
+    private static bool TryRemoveAbandoned(string path)
+    {
+        if (FreshDirectoryName().Match(Path.GetFileName(path)) is not { Success: true } name
+            || !int.TryParse(name.Groups[1].ValueSpan, out var pid)
+            || Libc.IsProcessAlive(pid)
+            || Libc.GetPathStatus(path) is not { IsDirectory: true } status
+            || status.OwnerId != Libc.EffectiveUserId
+            || status.Permissions != PrivateMode)
+        {
+            return false;
+        }
+        var abandoned = new RunDirectory(path, createdByUs: true);
+        if (abandoned.IsControlSocketLive())
+        {
+            return false;
+        }
+        abandoned.Dispose();
+        return !Directory.Exists(path);
     }
 
     private static RunDirectory OpenRequested(string path)
