@@ -1,16 +1,27 @@
 // Experiment, not product: a forwarder with its own HTTP/2 client, to measure what a client built for
 // this one job could save against YARP + HttpClient. GET only, no request bodies, no trailers, no
 // Huffman-coded response headers, no errors handled: enough for wrk against the sample app.
-// Usage: h2-direct PORT WORKER_SOCKET... (see README.md beside this file).
+// Usage: h2-direct PORT WORKER_SOCKET... (see README.md beside this file); H2D_CLIENT=httpclient
+// forwards the same way through HttpClient instead, as the control.
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 
 var port = int.Parse(args[0]);
-var pool = new H2Pool();
-foreach (var path in args[1..])
+RequestDelegate forward;
+if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "httpclient")
 {
-    pool.Workers.Add([await H2Connection.ConnectAsync(path), await H2Connection.ConnectAsync(path)]);
+    // The control: the same lean forwarding, through HttpClient's HTTP/2 instead of the client below.
+    forward = new HttpClientForwarder(args[1..]).ForwardAsync;
+}
+else
+{
+    var pool = new H2Pool();
+    foreach (var path in args[1..])
+    {
+        pool.Workers.Add([await H2Connection.ConnectAsync(path), await H2Connection.ConnectAsync(path)]);
+    }
+    forward = pool.ForwardAsync;
 }
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
@@ -20,7 +31,7 @@ builder.WebHost.ConfigureKestrel(k =>
     k.ListenLocalhost(port);
 });
 var app = builder.Build();
-app.Run(pool.ForwardAsync);
+app.Run(forward);
 app.Run();
 
 sealed class H2Pool
@@ -45,6 +56,64 @@ sealed class H2Pool
         if (response.Body.Length > 0)
         {
             await context.Response.Body.WriteAsync(response.Body);
+        }
+    }
+}
+
+sealed class HttpClientForwarder(string[] sockets) : IDisposable
+{
+    public void Dispose() => _client.Dispose();
+
+    private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        EnableMultipleHttp2Connections = true,
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(sockets[int.Parse(context.DnsEndPoint.Host[1..])]), cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        },
+    });
+    private readonly int[] _active = new int[sockets.Length];
+
+    public async Task ForwardAsync(HttpContext context)
+    {
+        var worker = 0;
+        for (var i = 1; i < _active.Length; i++)
+        {
+            if (_active[i] < _active[worker]) worker = i;
+        }
+        Interlocked.Increment(ref _active[worker]);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://w{worker}{context.Request.Path}{context.Request.QueryString}")
+            {
+                Version = System.Net.HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            foreach (var header in context.Request.Headers)
+            {
+                if (header.Key is "Host" or "Connection" or "Keep-Alive" or "Transfer-Encoding" or "Upgrade") continue;
+                request.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string>)header.Value!);
+            }
+            using var response = await _client.SendAsync(request, context.RequestAborted);
+            context.Response.StatusCode = (int)response.StatusCode;
+            foreach (var header in response.Headers)
+            {
+                context.Response.Headers.Append(header.Key, header.Value.ToArray());
+            }
+            foreach (var header in response.Content.Headers)
+            {
+                context.Response.Headers.Append(header.Key, header.Value.ToArray());
+            }
+            await response.Content.CopyToAsync(context.Response.Body);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active[worker]);
         }
     }
 }
