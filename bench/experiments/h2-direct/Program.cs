@@ -1,15 +1,20 @@
 // Experiment, not product: a forwarder with its own HTTP/2 client, to measure what a client built for
 // this one job could save against YARP + HttpClient. GET only, no request bodies, no trailers, no
 // Huffman-coded response headers, no errors handled: enough for wrk against the sample app.
-// Usage: h2-direct PORT WORKER_SOCKET... (see README.md beside this file); H2D_CLIENT=httpclient
-// forwards the same way through HttpClient instead, as the control.
+// Usage: h2-direct PORT WORKER_SOCKET... (see README.md beside this file). The controls:
+// H2D_CLIENT=httpclient forwards the same way through HttpClient; H2D_CLIENT=yarp through YARP's
+// IHttpForwarder and HttpClient, without the supervisor's pipeline around it.
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 
 var port = int.Parse(args[0]);
 RequestDelegate forward;
-if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "httpclient")
+if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "yarp")
+{
+    forward = new YarpForwarder(args[1..]).ForwardAsync;
+}
+else if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "httpclient")
 {
     // The control: the same lean forwarding, through HttpClient's HTTP/2 instead of the client below.
     forward = new HttpClientForwarder(args[1..]).ForwardAsync;
@@ -25,6 +30,7 @@ else
 }
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
+builder.Services.AddHttpForwarder();
 builder.WebHost.ConfigureKestrel(k =>
 {
     k.AddServerHeader = false;
@@ -110,6 +116,48 @@ sealed class HttpClientForwarder(string[] sockets) : IDisposable
                 context.Response.Headers.Append(header.Key, header.Value.ToArray());
             }
             await response.Content.CopyToAsync(context.Response.Body);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active[worker]);
+        }
+    }
+}
+
+sealed class YarpForwarder(string[] sockets) : IDisposable
+{
+    public void Dispose() => _client.Dispose();
+
+    private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        EnableMultipleHttp2Connections = true,
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(sockets[int.Parse(context.DnsEndPoint.Host[1..])]), cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        },
+    });
+    private readonly int[] _active = new int[sockets.Length];
+    private readonly Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig _config = new() { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+    public async Task ForwardAsync(HttpContext context)
+    {
+        var start = Random.Shared.Next(_active.Length); // ties to a random worker, as the supervisor's dispatcher breaks them
+        var worker = start;
+        for (var i = 1; i < _active.Length; i++)
+        {
+            var candidate = (start + i) % _active.Length;
+            if (_active[candidate] < _active[worker]) worker = candidate;
+        }
+        Interlocked.Increment(ref _active[worker]);
+        try
+        {
+            var forwarder = context.RequestServices.GetRequiredService<Yarp.ReverseProxy.Forwarder.IHttpForwarder>();
+            await forwarder.SendAsync(context, $"http://w{worker}/", _client, _config, Yarp.ReverseProxy.Forwarder.HttpTransformer.Default);
         }
         finally
         {
