@@ -66,11 +66,10 @@ sealed class H2Pool
     }
 }
 
-sealed class HttpClientForwarder(string[] sockets) : IDisposable
+// HttpClient's HTTP/2 to the workers' sockets: host "w0" is the first socket given, and so on.
+static class WorkerClient
 {
-    public void Dispose() => _client.Dispose();
-
-    private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
+    public static HttpMessageInvoker Create(string[] sockets) => new(new SocketsHttpHandler
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -83,16 +82,39 @@ sealed class HttpClientForwarder(string[] sockets) : IDisposable
             return new NetworkStream(socket, ownsSocket: true);
         },
     });
-    private readonly int[] _active = new int[sockets.Length];
+}
+
+// The least busy worker, ties to a random one, as the supervisor's dispatcher chooses.
+sealed class LeastBusy(int workers)
+{
+    private readonly int[] _active = new int[workers];
+
+    public int Acquire()
+    {
+        var start = Random.Shared.Next(_active.Length);
+        var worker = start;
+        for (var i = 1; i < _active.Length; i++)
+        {
+            var candidate = (start + i) % _active.Length;
+            if (_active[candidate] < _active[worker]) worker = candidate;
+        }
+        Interlocked.Increment(ref _active[worker]);
+        return worker;
+    }
+
+    public void Release(int worker) => Interlocked.Decrement(ref _active[worker]);
+}
+
+sealed class HttpClientForwarder(string[] sockets) : IDisposable
+{
+    private readonly HttpMessageInvoker _client = WorkerClient.Create(sockets);
+    private readonly LeastBusy _workers = new(sockets.Length);
+
+    public void Dispose() => _client.Dispose();
 
     public async Task ForwardAsync(HttpContext context)
     {
-        var worker = 0;
-        for (var i = 1; i < _active.Length; i++)
-        {
-            if (_active[i] < _active[worker]) worker = i;
-        }
-        Interlocked.Increment(ref _active[worker]);
+        var worker = _workers.Acquire();
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, $"http://w{worker}{context.Request.Path}{context.Request.QueryString}")
@@ -107,11 +129,7 @@ sealed class HttpClientForwarder(string[] sockets) : IDisposable
             }
             using var response = await _client.SendAsync(request, context.RequestAborted);
             context.Response.StatusCode = (int)response.StatusCode;
-            foreach (var header in response.Headers)
-            {
-                context.Response.Headers.Append(header.Key, header.Value.ToArray());
-            }
-            foreach (var header in response.Content.Headers)
+            foreach (var header in response.Headers.Concat(response.Content.Headers))
             {
                 context.Response.Headers.Append(header.Key, header.Value.ToArray());
             }
@@ -119,41 +137,22 @@ sealed class HttpClientForwarder(string[] sockets) : IDisposable
         }
         finally
         {
-            Interlocked.Decrement(ref _active[worker]);
+            _workers.Release(worker);
         }
     }
 }
 
 sealed class YarpForwarder(string[] sockets) : IDisposable
 {
-    public void Dispose() => _client.Dispose();
-
-    private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
-    {
-        UseProxy = false,
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        EnableMultipleHttp2Connections = true,
-        ConnectCallback = async (context, cancellationToken) =>
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(sockets[int.Parse(context.DnsEndPoint.Host[1..])]), cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
-        },
-    });
-    private readonly int[] _active = new int[sockets.Length];
+    private readonly HttpMessageInvoker _client = WorkerClient.Create(sockets);
+    private readonly LeastBusy _workers = new(sockets.Length);
     private readonly Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig _config = new() { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+    public void Dispose() => _client.Dispose();
 
     public async Task ForwardAsync(HttpContext context)
     {
-        var start = Random.Shared.Next(_active.Length); // ties to a random worker, as the supervisor's dispatcher breaks them
-        var worker = start;
-        for (var i = 1; i < _active.Length; i++)
-        {
-            var candidate = (start + i) % _active.Length;
-            if (_active[candidate] < _active[worker]) worker = candidate;
-        }
-        Interlocked.Increment(ref _active[worker]);
+        var worker = _workers.Acquire();
         try
         {
             var forwarder = context.RequestServices.GetRequiredService<Yarp.ReverseProxy.Forwarder.IHttpForwarder>();
@@ -161,7 +160,7 @@ sealed class YarpForwarder(string[] sockets) : IDisposable
         }
         finally
         {
-            Interlocked.Decrement(ref _active[worker]);
+            _workers.Release(worker);
         }
     }
 }
