@@ -154,17 +154,17 @@ def cpu_seconds(pids):
     return total / CLOCK_TICKS
 
 
+PEER_WORKER_PROTOCOL = {"nginx": "h1", "haproxy-h1": "h1", "haproxy-h2": "h2"}
+
+
 def cpu_groups(front, pids, peer_workers):
     """(the front's processes, the workers' processes) for CPU accounting; the app alone has no workers."""
-    if front == "supervisor":
-        return [pids[front]], [p for child in children(pids[front]) for p in descendants(child)]
-    if front in ("nginx", "haproxy-h1"):
-        return descendants(pids[front]), peer_workers["h1"]
-    if front == "haproxy-h2":
-        return descendants(pids[front]), peer_workers["h2"]
-    if front.startswith("gunicorn"):
-        return [pids[front]], [p for child in children(pids[front]) for p in descendants(child)]
-    return descendants(pids[front]), []
+    pid = pids[front]
+    if front in PEER_WORKER_PROTOCOL:
+        return descendants(pid), peer_workers[PEER_WORKER_PROTOCOL[front]]
+    if front == "supervisor" or front.startswith("gunicorn"):
+        return [pid], descendants(pid)[1:]  # the workers are its children
+    return descendants(pid), []
 
 
 def build():

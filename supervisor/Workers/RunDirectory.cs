@@ -241,7 +241,7 @@ internal sealed partial class RunDirectory : IDisposable
         }
     }
 
-    [GeneratedRegex("^supervisor-([0-9]+)-[0-9a-f]{8}$")]
+    [GeneratedRegex("^" + FreshDirectoryPrefix + "([0-9]+)-[0-9a-f]{8}$")]
     private static partial Regex FreshDirectoryName();
 
     [GeneratedRegex("^w[0-9]+-[0-9]+$")]

@@ -151,18 +151,10 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
 
     public void Signal(int signal) => Assert.True(Posix.Kill(Pid, signal), $"kill({Pid}, {signal}) failed");
 
-    public async Task<int> WaitForExitAsync(TimeSpan timeout)
-    {
-        try
-        {
-            await _process.WaitForExitAsync().WaitAsync(timeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"The supervisor did not exit within {timeout.TotalSeconds} s. Log:\n{Log}");
-        }
-        return _process.ExitCode;
-    }
+    public async Task<int> WaitForExitAsync(TimeSpan timeout) =>
+        await ExitsWithinAsync(timeout)
+            ? _process.ExitCode
+            : throw new TimeoutException($"The supervisor did not exit within {timeout.TotalSeconds} s. Log:\n{Log}");
 
     public bool HasExited => _process.HasExited;
 
