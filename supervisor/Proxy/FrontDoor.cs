@@ -9,6 +9,7 @@ using Serilog;
 using Supervisor.Configuration;
 using Supervisor.Logging;
 using Supervisor.Workers;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Supervisor.Proxy;
@@ -21,8 +22,6 @@ namespace Supervisor.Proxy;
 /// </summary>
 internal static class FrontDoor
 {
-    private static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(10);
-
     public static WebApplication Build(
         CurrentOptions current,
         X509Certificate2? certificate,
@@ -52,14 +51,6 @@ internal static class FrontDoor
         builder.Services.AddSingleton(destinations.Provider);
         builder.Services.AddSingleton<Yarp.ReverseProxy.Configuration.IProxyConfigProvider>(destinations.Provider);
         builder.Services.AddReverseProxy()
-            .ConfigureHttpClient((_, handler) =>
-            {
-                handler.ConnectCallback = (context, cancellationToken) =>
-                    ConnectToWorkerAsync(runDirectory.WorkerSocketPath(context.DnsEndPoint.Host), cancellationToken);
-                // A new connection to a local socket costs microseconds; idle ones, and those left to
-                // recycled workers, are released within seconds instead of the default minute.
-                handler.PooledConnectionIdleTimeout = PooledConnectionIdleTimeout;
-            })
             .AddTransforms(transforms =>
             {
                 // The app sees the Host the client asked for (or a trusted proxy reported), not the worker's internal name.
@@ -68,6 +59,8 @@ internal static class FrontDoor
                 // whatever the request carried; RFC 7239 Forwarded is not, so it is dropped.
                 transforms.AddRequestHeaderRemove("Forwarded");
             });
+
+        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new WorkerHttpClientFactory(runDirectory));
 
         var app = builder.Build();
         app.Use(accessLog.InvokeAsync);
@@ -206,21 +199,6 @@ internal static class FrontDoor
         catch (SocketException)
         {
             File.Delete(path);
-        }
-    }
-
-    private static async ValueTask<Stream> ConnectToWorkerAsync(string socketPath, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
     }
 }

@@ -149,6 +149,41 @@ app.MapGet("/download", async (HttpResponse response, int mb) =>
     }
 });
 
+// A response that never ends on its own: the test reads some and leaves; the worker must learn it
+// (RST_STREAM from the front) and stop, or it would write into the void for ever.
+var abandonedStreams = 0;
+app.MapGet("/stream", async (HttpContext context) =>
+{
+    var block = new byte[64 * 1024];
+    try
+    {
+        while (true)
+        {
+            await context.Response.Body.WriteAsync(block, context.RequestAborted);
+        }
+    }
+    catch (OperationCanceledException)
+    {
+        Interlocked.Increment(ref abandonedStreams);
+    }
+    catch (IOException)
+    {
+        Interlocked.Increment(ref abandonedStreams);
+    }
+});
+app.MapGet("/stream/abandoned", () => Volatile.Read(ref abandonedStreams).ToString(System.Globalization.CultureInfo.InvariantCulture));
+// Header blocks larger than one HTTP/2 frame, both ways: n response fields of 1,000 characters, and
+// the request's x-fill-* fields counted back.
+app.MapGet("/headers", (HttpContext context, int n) =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        context.Response.Headers[$"x-fill-{i}"] = new string((char)('a' + i % 26), 1000);
+    }
+    var received = context.Request.Headers.Where(header => header.Key.StartsWith("x-fill-", StringComparison.OrdinalIgnoreCase)).Sum(header => header.Value.ToString().Length);
+    return received.ToString(System.Globalization.CultureInfo.InvariantCulture);
+});
+
 var held = new List<byte[]>();
 app.MapGet("/allocate", (int mb) =>
 {

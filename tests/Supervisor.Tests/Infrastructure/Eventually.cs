@@ -30,4 +30,23 @@ internal static class Eventually
         await TrueAsync(() => done(value = read()), timeout, what);
         return value;
     }
+
+    /// <summary>Reads a value asynchronously until it satisfies <paramref name="done"/>, with a bound; returns the last value read.</summary>
+    public static async Task<T> ValueAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan timeout, string what)
+    {
+        var started = TimeProvider.System.GetTimestamp();
+        while (true)
+        {
+            var value = await read();
+            if (done(value))
+            {
+                return value;
+            }
+            if (TimeProvider.System.GetElapsedTime(started) > timeout)
+            {
+                throw new TimeoutException($"Not true within {timeout.TotalSeconds} s: {what} (last value: {value})");
+            }
+            await Task.Delay(PollInterval);
+        }
+    }
 }

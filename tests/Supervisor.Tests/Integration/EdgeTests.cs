@@ -95,12 +95,10 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
     public async Task Https_is_served_with_http2_and_http11_and_the_app_sees_the_https_scheme()
     {
         var artifacts = await Artifacts.GetAsync();
-        var (certFile, keyFile, thumbprint) = MakeSelfSignedCertificate();
+        var (certFile, keyFile, thumbprint) = TestCertificate.Create(_scratch);
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--certfile", certFile, "--keyfile", keyFile);
         Assert.Equal("https", supervisor.BaseAddress.Scheme);
-        using var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == thumbprint;
-        using var client = new HttpClient(handler) { BaseAddress = supervisor.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var client = TestCertificate.CreateClient(supervisor.BaseAddress, thumbprint);
 
         foreach (var version in new[] { HttpVersion.Version20, HttpVersion.Version11 })
         {
@@ -193,20 +191,4 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
         request.Headers.Add("X-Forwarded-Proto", proto);
         request.Headers.Add("X-Forwarded-Host", host);
     };
-
-    private (string CertFile, string KeyFile, string Thumbprint) MakeSelfSignedCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(IPAddress.Loopback);
-        names.AddDnsName("localhost");
-        request.CertificateExtensions.Add(names.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7));
-        var certFile = Path.Combine(_scratch, "cert.pem");
-        var keyFile = Path.Combine(_scratch, "key.pem");
-        File.WriteAllText(certFile, certificate.ExportCertificatePem());
-        File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
-        return (certFile, keyFile, certificate.GetCertHashString());
-    }
 }

@@ -1,0 +1,101 @@
+namespace Supervisor.Proxy.Http2;
+
+/// <summary>
+/// The HTTP/2 connections to one worker. A request goes on the connection with the fewest streams in
+/// flight; a new connection is opened only when every one has the worker's maximum of streams
+/// (Kestrel's 100), as HttpClient does. Closed connections leave the pool by themselves.
+/// </summary>
+internal sealed class WorkerConnectionPool(string worker, string socketPath, Action<WorkerConnectionPool> onEmpty)
+{
+    // The dispatcher's --worker-connections bounds the streams per worker; this bounds the sockets if it is very large.
+    private const int MaxConnections = 64;
+
+    private readonly Lock _lock = new();
+    private volatile WorkerConnection[] _connections = [];
+    private Task<WorkerConnection>? _opening;
+
+    public string Worker => worker;
+
+    public async ValueTask StartAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (LeastBusy() is { } connection && connection.TryStart(stream, headerBlock.Span))
+            {
+                return;
+            }
+            var opened = await OpenOneAsync(cancellationToken);
+            if (opened.TryStart(stream, headerBlock.Span))
+            {
+                return;
+            }
+        }
+    }
+
+    private WorkerConnection? LeastBusy()
+    {
+        WorkerConnection? best = null;
+        foreach (var connection in _connections)
+        {
+            if (connection.AcceptsStreams && (best is null || connection.ActiveStreams < best.ActiveStreams))
+            {
+                best = connection;
+            }
+        }
+        return best;
+    }
+
+    // Requests that find every connection full share one connection attempt.
+    private Task<WorkerConnection> OpenOneAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_opening is { } pending)
+            {
+                return pending.WaitAsync(cancellationToken);
+            }
+            if (_connections.Length >= MaxConnections)
+            {
+                throw new HttpRequestException($"worker {worker} has {MaxConnections} HTTP/2 connections, each with as many streams as it allows");
+            }
+            var opening = OpenAsync();
+            _opening = opening.IsCompleted ? null : opening;
+            return opening.WaitAsync(cancellationToken);
+        }
+    }
+
+    private async Task<WorkerConnection> OpenAsync()
+    {
+        try
+        {
+            // Not the request's token: the connection serves every request after it.
+            var connection = await WorkerConnection.OpenAsync(worker, socketPath, Remove, CancellationToken.None);
+            lock (_lock)
+            {
+                _connections = [.. _connections, connection];
+            }
+            return connection;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _opening = null;
+            }
+        }
+    }
+
+    private void Remove(WorkerConnection connection)
+    {
+        bool empty;
+        lock (_lock)
+        {
+            _connections = [.. _connections.Where(open => open != connection)];
+            empty = _connections.Length == 0 && _opening is null;
+        }
+        if (empty)
+        {
+            onEmpty(this); // Its worker is gone, most likely: recycled, reloaded or dead.
+        }
+    }
+}

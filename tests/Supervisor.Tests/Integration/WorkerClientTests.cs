@@ -1,0 +1,100 @@
+using System.Net;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>
+/// The front's own HTTP/2 client to the workers, which carries every request without a body: what
+/// HttpClient did for it before must still hold. Large downloads and WebSockets are in WorkerProtocolTests.
+/// </summary>
+public sealed class WorkerClientTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _scratch = Directory.CreateTempSubdirectory("sup-client-").FullName;
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    [Fact]
+    public async Task A_download_and_its_trailers_reach_an_http2_client_intact()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var (certFile, keyFile, thumbprint) = TestCertificate.Create(_scratch);
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--certfile", certFile, "--keyfile", keyFile);
+        using var client = TestCertificate.CreateClient(supervisor.BaseAddress, thumbprint);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/download?mb=16") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(16 * 1_048_576, body.Length);
+        // The app sends byte p as p % 251.
+        Assert.Equal(-1, Enumerable.Range(0, body.Length).FirstOrDefault(i => body[i] != (byte)(i % 251), -1));
+        Assert.Equal(["16777216"], response.TrailingHeaders.GetValues("x-sent"));
+    }
+
+    [Fact]
+    public async Task More_requests_at_once_than_one_connection_may_carry_are_all_served()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+
+        // Kestrel allows 100 streams per HTTP/2 connection: 250 at once need three connections to the worker.
+        var responses = await Task.WhenAll(Enumerable.Range(0, 250).Select(_ => client.GetStringAsync("/slow?ms=2000")));
+
+        Assert.All(responses, response => Assert.StartsWith("slept 2000 ms", response, StringComparison.Ordinal));
+        var peak = responses.Max(response => int.Parse(response.Split(' ')[^3], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(peak > 100, $"at most {peak} requests reached the worker at once");
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_in_the_middle_of_a_response_stops_the_worker_writing_it()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+
+        using (var leaving = supervisor.CreateClient())
+        {
+            using var response = await leaving.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[1_048_576];
+            await body.ReadAtLeastAsync(buffer, buffer.Length);
+        } // Disposing the client closes its connection mid-response.
+
+        var abandoned = await Eventually.ValueAsync(
+            () => client.GetStringAsync("/stream/abandoned"),
+            value => value == "1",
+            TimeSpan.FromSeconds(10),
+            "the worker saw the endless response abandoned");
+        Assert.Equal("1", abandoned);
+        Assert.Equal("ok", await client.GetStringAsync("/"));
+    }
+
+    [Fact]
+    public async Task Header_blocks_larger_than_a_frame_pass_both_ways_request_after_request()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+
+        // 3 x 7,000 characters of request fields and 24 x 1,000 of response fields: each block spans
+        // two or more HTTP/2 frames of 16 KB. Repeated, so the worker's HPACK table fills and evicts.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/headers?n=24");
+            for (var i = 0; i < 3; i++)
+            {
+                request.Headers.Add($"X-Fill-{i}", new string((char)('k' + i), 7000));
+            }
+            using var response = await client.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            Assert.Equal("21000", await response.Content.ReadAsStringAsync());
+            for (var i = 0; i < 24; i++)
+            {
+                Assert.Equal(new string((char)('a' + i % 26), 1000), Assert.Single(response.Headers.GetValues($"x-fill-{i}")));
+            }
+        }
+    }
+}
