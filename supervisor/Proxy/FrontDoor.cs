@@ -9,19 +9,21 @@ using Serilog;
 using Supervisor.Configuration;
 using Supervisor.Logging;
 using Supervisor.Workers;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Supervisor.Proxy;
 
 /// <summary>
-/// The public side: Kestrel on the <c>--bind</c> addresses with the request limits, and YARP forwarding
-/// every request to the worker the <see cref="WorkerDispatcher"/> chose, over that worker's Unix socket.
+/// The public side: Kestrel on the <c>--bind</c> addresses with the request limits, forwarding every
+/// request to the worker the <see cref="WorkerDispatcher"/> chose, over that worker's Unix socket.
 /// Request by request: the access log times it; the client's identity is settled (trusted proxies only);
-/// limits Kestrel does not check are checked; a worker is chosen or the request waits; YARP forwards.
+/// limits Kestrel does not check are checked; a worker is chosen or the request waits; then the
+/// <see cref="DirectForwarder"/> forwards it if it has no body, and YARP forwards the rest.
 /// </summary>
 internal static class FrontDoor
 {
+    private static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(10);
+
     public static WebApplication Build(
         CurrentOptions current,
         X509Certificate2? certificate,
@@ -51,6 +53,14 @@ internal static class FrontDoor
         builder.Services.AddSingleton(destinations.Provider);
         builder.Services.AddSingleton<Yarp.ReverseProxy.Configuration.IProxyConfigProvider>(destinations.Provider);
         builder.Services.AddReverseProxy()
+            .ConfigureHttpClient((_, handler) =>
+            {
+                handler.ConnectCallback = (context, cancellationToken) =>
+                    ConnectToWorkerAsync(runDirectory.WorkerSocketPath(context.DnsEndPoint.Host), cancellationToken);
+                // A new connection to a local socket costs microseconds; idle ones, and those left to
+                // recycled workers, are released within seconds instead of the default minute.
+                handler.PooledConnectionIdleTimeout = PooledConnectionIdleTimeout;
+            })
             .AddTransforms(transforms =>
             {
                 // The app sees the Host the client asked for (or a trusted proxy reported), not the worker's internal name.
@@ -59,8 +69,6 @@ internal static class FrontDoor
                 // whatever the request carried; RFC 7239 Forwarded is not, so it is dropped.
                 transforms.AddRequestHeaderRemove("Forwarded");
             });
-
-        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new WorkerHttpClientFactory(runDirectory));
 
         var app = builder.Build();
         app.Use(accessLog.InvokeAsync);
@@ -71,6 +79,7 @@ internal static class FrontDoor
         });
         var requestLimits = new RequestLimits(options.LimitRequestFieldSize, options.LimitRequestBody);
         app.Use(requestLimits.InvokeAsync);
+        app.Use(new DirectForwarder(current, dispatcher, new Http2.WorkerConnections(runDirectory.WorkerSocketPath), logger).InvokeAsync);
         app.MapReverseProxy(proxy =>
         {
             proxy.UseSessionAffinity();
@@ -128,20 +137,10 @@ internal static class FrontDoor
         var feature = context.GetReverseProxyFeature();
         // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
         var affinity = stickySessions && feature.AvailableDestinations.Count == 1 ? feature.AvailableDestinations[0] : null;
-        var dispatch = await dispatcher.AcquireAsync(affinity, noWorkerWait, context.RequestAborted);
-        switch (dispatch.Outcome)
+        if (await Admission.AdmitAsync(context, dispatcher, affinity, noWorkerWait) is not { } lease)
         {
-            case DispatchOutcome.QueueFull:
-                await RefuseAsync(context, "every worker has --worker-connections requests and --max-queue more are waiting");
-                return;
-            case DispatchOutcome.NoWorker:
-                await RefuseAsync(context, $"no worker became ready within {noWorkerWait.TotalSeconds:0} s");
-                return;
-            case DispatchOutcome.ClientGone:
-                return;
+            return;
         }
-        var lease = dispatch.Lease!;
-        context.Features.Set(lease);
         feature.AvailableDestinations = lease.Worker.Destination!;
         try
         {
@@ -151,12 +150,6 @@ internal static class FrontDoor
         {
             lease.Release();
         }
-    }
-
-    private static Task RefuseAsync(HttpContext context, string reason)
-    {
-        context.Response.Headers.RetryAfter = "1";
-        return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, reason);
     }
 
     private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate)
@@ -199,6 +192,21 @@ internal static class FrontDoor
         catch (SocketException)
         {
             File.Delete(path);
+        }
+    }
+
+    private static async ValueTask<Stream> ConnectToWorkerAsync(string socketPath, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net.Http.Headers;
 
 namespace Supervisor.Proxy.Http2;
 
@@ -19,42 +18,33 @@ internal static class RequestHeaderEncoder
     private const byte IndexedGet = 0x82, IndexedPost = 0x83, IndexedSchemeHttp = 0x86, IndexedSchemeHttps = 0x87;
     private const int MethodName = 2, PathName = 4, AuthorityName = 1;
 
-    /// <summary>Encodes into an array rented from the shared pool; the caller returns it.</summary>
-    public static (byte[] Buffer, int Length) Encode(HttpRequestMessage request)
+    /// <summary>
+    /// Encodes a client's request as the front forwards it, into an array rented from the shared pool:
+    /// the target as the client sent it, the Host it settled on, and X-Forwarded-For, -Proto and -Host
+    /// set from the client's settled identity (the front removed any the client sent).
+    /// </summary>
+    public static (byte[] Buffer, int Length) Encode(HttpRequest request, string target)
     {
         var writer = new Writer(ArrayPool<byte>.Shared.Rent(1024));
-        var uri = request.RequestUri!;
-        if (request.Method == HttpMethod.Get)
+        var host = request.Host.Value ?? "";
+        writer.PseudoHeaders(request.Method, Uri.UriSchemeHttp, target, host);
+        foreach (var (name, values) in request.Headers)
         {
-            writer.Byte(IndexedGet);
-        }
-        else if (request.Method == HttpMethod.Post)
-        {
-            writer.Byte(IndexedPost);
-        }
-        else
-        {
-            writer.Literal(MethodName, request.Method.Method);
-        }
-        writer.Byte(uri.Scheme == Uri.UriSchemeHttps ? IndexedSchemeHttps : IndexedSchemeHttp);
-        writer.Literal(PathName, uri.PathAndQuery);
-        writer.Literal(AuthorityName, request.Headers.Host ?? uri.Authority);
-        foreach (var (name, values) in request.Headers.NonValidated)
-        {
-            if (Skipped.Contains(name))
+            if (name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase))
             {
-                continue;
+                continue; // RFC 7239's header is not set from the settled identity, so it is dropped (as YARP's path does).
             }
-            var onlyTrailers = name.Equals("TE", StringComparison.OrdinalIgnoreCase);
             foreach (var value in values)
             {
-                if (onlyTrailers && !value.Equals("trailers", StringComparison.OrdinalIgnoreCase))
-                {
-                    continue; // The one TE value HTTP/2 allows.
-                }
-                writer.Field(name, value);
+                writer.Field(name, value ?? "");
             }
         }
+        if (request.HttpContext.Connection.RemoteIpAddress is { } client)
+        {
+            writer.Field("x-forwarded-for", client.ToString());
+        }
+        writer.Field("x-forwarded-proto", request.Scheme);
+        writer.Field("x-forwarded-host", host);
         return (writer.Buffer, writer.Length);
     }
 
@@ -63,22 +53,48 @@ internal static class RequestHeaderEncoder
         public byte[] Buffer = buffer;
         public int Length;
 
-        public void Byte(byte value)
+        public void PseudoHeaders(string method, string scheme, string path, string authority)
+        {
+            if (method == HttpMethods.Get)
+            {
+                Byte(IndexedGet);
+            }
+            else if (method == HttpMethods.Post)
+            {
+                Byte(IndexedPost);
+            }
+            else
+            {
+                Literal(MethodName, method);
+            }
+            Byte(scheme == Uri.UriSchemeHttps ? IndexedSchemeHttps : IndexedSchemeHttp);
+            Literal(PathName, path);
+            Literal(AuthorityName, authority);
+        }
+
+        private void Byte(byte value)
         {
             Reserve(1);
             Buffer[Length++] = value;
         }
 
         /// <summary>A literal without indexing whose name is the static table's entry <paramref name="nameIndex"/>.</summary>
-        public void Literal(int nameIndex, string value)
+        private void Literal(int nameIndex, string value)
         {
             Integer(4, 0x00, nameIndex);
             String(value, lowercase: false);
         }
 
-        /// <summary>A literal without indexing with a new name, which HTTP/2 wants in lowercase.</summary>
+        /// <summary>
+        /// A literal without indexing with a new name, which HTTP/2 wants in lowercase; hop-by-hop fields
+        /// are left out, and TE unless it is "trailers".
+        /// </summary>
         public void Field(string name, string value)
         {
+            if (Skipped.Contains(name) || (name.Equals("TE", StringComparison.OrdinalIgnoreCase) && !value.Equals("trailers", StringComparison.OrdinalIgnoreCase)))
+            {
+                return;
+            }
             Byte(0x00);
             String(name, lowercase: true);
             String(value, lowercase: false);

@@ -1,24 +1,22 @@
 using System.Buffers;
-using System.Net;
 
 namespace Supervisor.Proxy.Http2;
 
 /// <summary>
 /// One request on a <see cref="WorkerConnection"/>: its response headers, the body as it arrives, the
-/// trailers. The connection's read loop feeds it; the proxy reads the body from it, and each octet
+/// trailers. The connection's read loop feeds it; the front reads the body from it, and each octet
 /// read is given back to the worker as stream window, so a slow client holds at most
 /// <see cref="WorkerConnection.StreamWindow"/> octets here and the worker waits for the rest.
 /// </summary>
-internal sealed class WorkerStream(HttpRequestMessage request)
+internal sealed class WorkerStream
 {
-    // Continuations run inline: the proxy resumes on the read loop's thread, as the response is parsed,
-    // without a hop through the thread pool (measured: bench/experiments/h2-direct).
-    private readonly TaskCompletionSource<HttpResponseMessage> _response = new();
+    // Continuations run inline: the front resumes on the read loop's thread, once what was read is
+    // parsed, without a hop through the thread pool (measured: bench/experiments/h2-direct).
+    private readonly TaskCompletionSource _headers = new();
     private readonly Queue<(byte[] Buffer, int Offset, int Length)> _data = new();
     private (byte[] Buffer, int Offset, int Length) _head; // The segment being read, taken from _data.
     private readonly Lock _lock = new();
     private WorkerConnection? _connection;
-    private HttpResponseMessage? _message;
     private TaskCompletionSource<bool>? _reader;
     private int _unacknowledged;
     private bool _ended;
@@ -26,7 +24,17 @@ internal sealed class WorkerStream(HttpRequestMessage request)
 
     public int Id { get; private set; }
 
-    public Task<HttpResponseMessage> Response => _response.Task;
+    /// <summary>Completes when the response's status and headers are here; fails if the stream failed first.</summary>
+    public Task HeadersArrived => _headers.Task;
+
+    /// <summary>The response's status, once <see cref="HeadersArrived"/>.</summary>
+    public int Status { get; private set; }
+
+    /// <summary>The response's header fields, pseudo-headers included, once <see cref="HeadersArrived"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; private set; } = [];
+
+    /// <summary>The trailers, once the body has been read to its end.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Trailers { get; private set; } = [];
 
     /// <summary>Called by the connection, under its lock, when the stream is given its id.</summary>
     public void Attach(WorkerConnection connection, int id)
@@ -39,7 +47,7 @@ internal sealed class WorkerStream(HttpRequestMessage request)
     /// <returns>True when the response headers arrived and the proxy may be told.</returns>
     public bool OnHeaders(List<KeyValuePair<string, string>> fields, bool endStream)
     {
-        if (_message is null)
+        if (Status == 0)
         {
             var status = fields.Find(field => field.Key == ":status").Value;
             if (!int.TryParse(status, out var code) || code is < 100 or > 999)
@@ -50,7 +58,8 @@ internal sealed class WorkerStream(HttpRequestMessage request)
             {
                 return false; // 100 Continue, 103 Early Hints: informational, not forwarded.
             }
-            _message = CreateMessage(code, fields);
+            Status = code;
+            Headers = [.. fields];
         }
         else if (!endStream)
         {
@@ -58,10 +67,7 @@ internal sealed class WorkerStream(HttpRequestMessage request)
         }
         else
         {
-            foreach (var (name, value) in fields)
-            {
-                _message.TrailingHeaders.TryAddWithoutValidation(name, value);
-            }
+            Trailers = [.. fields];
         }
         if (endStream)
         {
@@ -70,8 +76,8 @@ internal sealed class WorkerStream(HttpRequestMessage request)
         return true;
     }
 
-    /// <summary>Hands the response to the proxy (after the read loop has parsed what it read).</summary>
-    public void Publish() => _response.TrySetResult(_message!);
+    /// <summary>Tells the front its response has come (after the read loop has parsed what it read).</summary>
+    public void Publish() => _headers.TrySetResult();
 
     public void OnData(ReadOnlySpan<byte> payload, bool endStream)
     {
@@ -105,11 +111,11 @@ internal sealed class WorkerStream(HttpRequestMessage request)
         End(failure);
         if (failure is OperationCanceledException canceled)
         {
-            _response.TrySetCanceled(canceled.CancellationToken);
+            _headers.TrySetCanceled(canceled.CancellationToken);
         }
         else
         {
-            _response.TrySetException(failure);
+            _headers.TrySetException(failure);
         }
     }
 
@@ -223,29 +229,5 @@ internal sealed class WorkerStream(HttpRequestMessage request)
             _reader = null;
         }
         reader?.TrySetResult(true);
-    }
-
-    private HttpResponseMessage CreateMessage(int status, List<KeyValuePair<string, string>> fields)
-    {
-        var message = new HttpResponseMessage((HttpStatusCode)status)
-        {
-            Version = HttpVersion.Version20,
-            RequestMessage = request,
-            Content = new WorkerResponseContent(this),
-        };
-        foreach (var (name, value) in fields)
-        {
-            if (name.StartsWith(':'))
-            {
-                continue;
-            }
-            // Content-Type, Content-Length and the like belong to the content's collection, which the
-            // response's refuses.
-            if (!message.Headers.TryAddWithoutValidation(name, value))
-            {
-                message.Content.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-        return message;
     }
 }

@@ -6,7 +6,8 @@ namespace Supervisor.Tests.Integration;
 
 /// <summary>
 /// The front's own HTTP/2 client to the workers, which carries every request without a body: what
-/// HttpClient did for it before must still hold. Large downloads and WebSockets are in WorkerProtocolTests.
+/// YARP and HttpClient did for those requests before must still hold. Large downloads and WebSockets
+/// are in WorkerProtocolTests.
 /// </summary>
 public sealed class WorkerClientTests(ITestOutputHelper output) : IDisposable
 {
@@ -96,5 +97,22 @@ public sealed class WorkerClientTests(ITestOutputHelper output) : IDisposable
                 Assert.Equal(new string((char)('a' + i % 26), 1000), Assert.Single(response.Headers.GetValues($"x-fill-{i}")));
             }
         }
+    }
+
+    [Fact]
+    public async Task A_worker_that_dies_with_a_request_in_flight_gets_the_client_a_502_and_the_log_a_reason()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+        var worker = supervisor.BootedWorkerPids.Single();
+
+        var inFlight = client.GetAsync("/slow?ms=20000");
+        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        Posix.Kill(worker, Posix.SIGKILL);
+
+        using var response = await inFlight;
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        await supervisor.WaitForLogAsync($@"GET /slow\?ms=20000 to worker \S+ answered 502: worker \S+ closed its connection", TimeSpan.FromSeconds(5));
     }
 }

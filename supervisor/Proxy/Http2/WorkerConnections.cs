@@ -1,0 +1,20 @@
+using System.Collections.Concurrent;
+
+namespace Supervisor.Proxy.Http2;
+
+/// <summary>The front's HTTP/2 connections to every worker, pooled by worker key.</summary>
+internal sealed class WorkerConnections(Func<string, string> socketPathOf)
+{
+    private readonly ConcurrentDictionary<string, WorkerConnectionPool> _pools = new(StringComparer.Ordinal);
+    private readonly Func<string, string> _socketPathOf = socketPathOf;
+
+    /// <summary>Sends a request, whose header block is given, to <paramref name="worker"/> on <paramref name="stream"/>.</summary>
+    public ValueTask StartAsync(string worker, WorkerStream stream, ReadOnlyMemory<byte> headerBlock, CancellationToken cancellationToken)
+    {
+        var pool = _pools.GetOrAdd(worker, static (key, connections) => new WorkerConnectionPool(key, connections._socketPathOf(key), connections.Forget), this);
+        return pool.StartAsync(stream, headerBlock, cancellationToken);
+    }
+
+    // A recycled worker's pool empties when its connections close; forgetting it keeps the map to the living.
+    private void Forget(WorkerConnectionPool pool) => _pools.TryRemove(KeyValuePair.Create(pool.Worker, pool));
+}
