@@ -16,6 +16,7 @@ namespace Supervisor.Proxy;
 internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher dispatcher, WorkerConnections connections, ILogger logger)
 {
     private const int CopyBufferSize = 16 * 1024;
+    private const int MaxAttempts = 3;
 
     // Connection-specific fields (RFC 9113 8.2.2): a worker's HTTP/2 response should carry none.
     private static readonly HashSet<string> HopByHopFields = new(StringComparer.OrdinalIgnoreCase)
@@ -66,28 +67,20 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         using var idleLimit = timeout > TimeSpan.Zero ? CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted) : null;
         idleLimit?.CancelAfter(timeout);
         var token = idleLimit?.Token ?? context.RequestAborted;
-        var stream = new WorkerStream();
+        WorkerStream stream;
+        var (headerBlock, length) = RequestHeaderEncoder.Encode(context.Request, target);
         try
         {
-            var (headerBlock, length) = RequestHeaderEncoder.Encode(context.Request, target);
-            try
-            {
-                await connections.StartAsync(worker, stream, headerBlock.AsMemory(0, length), token);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(headerBlock);
-            }
-            using (token.UnsafeRegister(static (state, canceled) => ((WorkerStream)state!).Cancel(canceled), stream))
-            {
-                await stream.HeadersArrived;
-            }
+            stream = await SendAsync(worker, headerBlock.AsMemory(0, length), token);
         }
         catch (Exception exception) when (exception is HttpRequestException or OperationCanceledException)
         {
-            stream.Abandon();
             await AnswerFailureAsync(context, worker, target, timeout, exception);
             return;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(headerBlock);
         }
         try
         {
@@ -106,6 +99,34 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         finally
         {
             stream.Abandon();
+        }
+    }
+
+    // Sends the request and waits for its response's headers. A request the worker refused unprocessed
+    // (a GOAWAY as it closes a connection that was idle for its keep-alive timeout, crossing the
+    // request on the way) is sent again.
+    private async Task<WorkerStream> SendAsync(string worker, ReadOnlyMemory<byte> headerBlock, CancellationToken token)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var stream = new WorkerStream();
+            try
+            {
+                await connections.StartAsync(worker, stream, headerBlock, token);
+                using (token.UnsafeRegister(static (state, canceled) => ((WorkerStream)state!).Cancel(canceled), stream))
+                {
+                    await stream.HeadersArrived;
+                }
+                return stream;
+            }
+            catch (RefusedStreamException) when (attempt < MaxAttempts)
+            {
+            }
+            catch
+            {
+                stream.Abandon(); // Tells the worker to stop, if it had started.
+                throw;
+            }
         }
     }
 

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.DataProtection;
 // (TESTAPP_FAIL_AT_START=...) or change it on disk in appsettings.json before a reload:
 //   TESTAPP_FAIL_AT_START=text   write text to stderr and exit 1 before the server starts
 //   TESTAPP_START_DELAY_MS=n     sleep n ms before the server starts (a slow or never-ready worker)
+//   TESTAPP_KEEPALIVE_MS=n       Kestrel closes connections idle for n ms (its default: 130 s)
 var builder = WebApplication.CreateBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 
@@ -21,6 +22,10 @@ if (builder.Configuration["TESTAPP_FAIL_AT_START"] is { Length: > 0 } failure)
 if (int.TryParse(builder.Configuration["TESTAPP_START_DELAY_MS"], out var startDelay))
 {
     Thread.Sleep(startDelay);
+}
+if (int.TryParse(builder.Configuration["TESTAPP_KEEPALIVE_MS"], out var keepAlive))
+{
+    builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMilliseconds(keepAlive));
 }
 
 // An app that keeps its own DataProtection keys (TESTAPP_KEYS_DIR) must keep them under the supervisor.
@@ -58,6 +63,7 @@ app.MapGet("/whoami", (HttpContext context) => new WhoAmI(
     Environment.GetEnvironmentVariable("SUPERVISOR_WORKER_ID"),
     Environment.CurrentDirectory));
 app.MapGet("/version", () => $"{version} {release} {Environment.ProcessId}");
+app.MapGet("/connection", (HttpContext context) => context.Connection.Id);
 app.MapGet("/requests", () => Interlocked.Read(ref served).ToString(System.Globalization.CultureInfo.InvariantCulture));
 var slowNow = 0;
 var slowPeak = 0;

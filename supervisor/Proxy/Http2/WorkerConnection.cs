@@ -337,7 +337,9 @@ internal sealed class WorkerConnection
                 var code = BinaryPrimitives.ReadInt32BigEndian(payload);
                 if (Take(streamId) is { } reset)
                 {
-                    reset.Fail(new HttpRequestException($"worker {_worker} reset the stream (HTTP/2 error {code})"));
+                    reset.Fail(code == Http2Frame.ErrorCode.RefusedStream
+                        ? new RefusedStreamException($"worker {_worker} refused the stream before processing it")
+                        : new HttpRequestException($"worker {_worker} reset the stream (HTTP/2 error {code})"));
                 }
                 return;
             case Http2Frame.Type.Settings:
@@ -459,7 +461,7 @@ internal sealed class WorkerConnection
                         _peerMaxStreams = value;
                         break;
                     case Http2Frame.Setting.MaxFrameSize:
-                        _peerMaxFrame = value;
+                        _peerMaxFrame = Math.Clamp(value, Http2Frame.DefaultMaxPayload, 16_777_215); // RFC 9113's bounds.
                         break;
                 }
             }
@@ -468,8 +470,8 @@ internal sealed class WorkerConnection
         ScheduleFlush();
     }
 
-    // The worker is shutting down: streams up to lastStreamId will be answered, later ones never were
-    // processed, and no new one may start here.
+    // The worker closes the connection (idle for its keep-alive timeout, or shutting down): streams up
+    // to lastStreamId will be answered, later ones were never processed, and no new one may start here.
     private void OnGoAway(int lastStreamId, int errorCode)
     {
         List<WorkerStream> refused;
@@ -484,7 +486,7 @@ internal sealed class WorkerConnection
         }
         foreach (var stream in refused)
         {
-            stream.Fail(new HttpRequestException($"worker {_worker} is shutting down (GOAWAY, HTTP/2 error {errorCode}) and did not take the request"));
+            stream.Fail(new RefusedStreamException($"worker {_worker} closed the connection (GOAWAY, HTTP/2 error {errorCode}) before taking the request"));
         }
         _onClosed(this);
     }

@@ -115,4 +115,25 @@ public sealed class WorkerClientTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         await supervisor.WaitForLogAsync($@"GET /slow\?ms=20000 to worker \S+ answered 502: worker \S+ closed its connection", TimeSpan.FromSeconds(5));
     }
+
+    [Fact]
+    public async Task Connections_the_worker_closes_when_idle_are_replaced_without_a_failed_request()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // The worker's Kestrel closes an HTTP/2 connection idle for its keep-alive timeout (GOAWAY),
+        // checked once a second: 0.5 s here instead of 130, so closed within 1.5 s.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--env", "TESTAPP_KEEPALIVE_MS=500");
+        using var client = supervisor.CreateClient();
+
+        var connections = new HashSet<string>();
+        for (var round = 0; round < 4; round++)
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.GetStringAsync("/connection")));
+            connections.UnionWith(answers);
+            await Task.Delay(TimeSpan.FromSeconds(3)); // Idle past the timeout is the point: the worker closes the connection.
+        }
+
+        // Every request succeeded (GetStringAsync throws otherwise), each round on a connection of its own.
+        Assert.True(connections.Count >= 4, $"the worker saw {connections.Count} connections in 4 rounds: {string.Join(", ", connections)}");
+    }
 }
