@@ -219,6 +219,12 @@ http {{
       proxy_pass http://workers;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # What the app needs to see the client, as the supervisor passes it (and as Microsoft's guide
+      # for nginx in front of Kestrel sets it): the Host asked for, and X-Forwarded-For/-Proto/-Host.
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
     }}
   }}
 }}
@@ -230,6 +236,7 @@ def haproxy_config(port, sockets, h2):
     # HAProxy says :scheme https to an h2 server unless the URI is absolute; Kestrel rejects the mismatch.
     scheme_fix = "  http-request set-uri http://%[req.hdr(host)]%[pathq]\n" if h2 else ""
     servers = "\n".join(f"  server w{i} unix@{path}{proto}" for i, path in enumerate(sockets))
+    # The client's address, scheme and host passed on as the supervisor passes them (see nginx_config).
     return f"""global
   maxconn 4096
 defaults
@@ -239,6 +246,9 @@ defaults
   timeout server 30s
 frontend front
   bind 127.0.0.1:{port}
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
   default_backend workers
 backend workers
   balance leastconn
