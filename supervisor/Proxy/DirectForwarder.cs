@@ -136,11 +136,12 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         {
             return Task.CompletedTask; // The client left; the worker was told to stop (RST_STREAM).
         }
-        var (status, reason) = exception is OperationCanceledException
-            ? (StatusCodes.Status504GatewayTimeout, $"no response within --request-timeout ({timeout.TotalSeconds:0.###} s)")
-            : (StatusCodes.Status502BadGateway, exception.Message);
+        var (status, reason, clientReason) = exception is OperationCanceledException
+            ? (StatusCodes.Status504GatewayTimeout, $"no response within --request-timeout ({timeout.TotalSeconds:0.###} s)", "the worker did not answer in time")
+            : (StatusCodes.Status502BadGateway, exception.Message, "the worker failed before answering");
         logger.Warning("Request {Method} {Target} to worker {Worker} answered {Status}: {Reason}", context.Request.Method, target, worker, status, reason);
-        return Refusal.WriteAsync(context, status, reason);
+        // The details (worker, socket path) are for the error log, not for the client.
+        return Refusal.WriteAsync(context, status, clientReason);
     }
 
     private static void CopyStatusAndHeaders(WorkerStream stream, HttpResponse response)
