@@ -6,9 +6,8 @@ namespace Supervisor.Proxy.Http2;
 /// <summary>
 /// One HTTP/2 cleartext connection to a worker's Unix socket, for requests without a body.
 /// <para>
-/// Writes: frames are appended to a buffer under a lock, and one flush at a time sends whatever has
-/// gathered. The flush waits while the thread pool has other work queued (a bounded number of times),
-/// so that one write carries the HEADERS of many requests and the worker wakes once for them all.
+/// Writes: frames are appended to a buffer under a lock, and one flush at a time, queued to the thread
+/// pool, sends whatever has gathered, so that one write carries the HEADERS of many requests.
 /// Reads: one loop parses frames and feeds each <see cref="WorkerStream"/>; responses complete inline.
 /// </para>
 /// </summary>
@@ -21,7 +20,6 @@ internal sealed class WorkerConnection
     // connection window credited only as clients read would let one slow client stall the others.
     private const int ConnectionWindow = 16 * 1024 * 1024;
     private const int MaxHeaderBlock = 256 * 1024;
-    private const int MaxFlushDeferrals = 8;
     private const int DefaultPeerMaxStreams = 100; // Kestrel's; replaced by the worker's SETTINGS.
 
     private readonly Socket _socket;
@@ -36,7 +34,6 @@ internal sealed class WorkerConnection
     private byte[] _spare = new byte[16 * 1024];
     private int _pendingLength;
     private bool _flushing;
-    private int _flushDeferrals;
     private int _nextStreamId = 1;
     private int _peerMaxStreams = DefaultPeerMaxStreams;
     private int _peerMaxFrame = Http2Frame.DefaultMaxPayload;
@@ -185,6 +182,11 @@ internal sealed class WorkerConnection
         return _pending.AsSpan(_pendingLength, count);
     }
 
+    // The flush runs as a thread-pool work item, not on the request's own thread: a request's thread
+    // that sent at once would send one request per write, and the worker would wake for each.
+    // Queued, it sends whatever the other requests appended meanwhile. Measured (bench/README.md):
+    // flushing inline cost the workers 40-100% more CPU per request; waiting for the pool to have
+    // nothing else queued before flushing lost 8 of 8 pairs to this.
     private void ScheduleFlush()
     {
         lock (_lock)
@@ -194,22 +196,8 @@ internal sealed class WorkerConnection
                 return;
             }
             _flushing = true;
-            _flushDeferrals = 0;
         }
-        ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushWhenIdle(), this, preferLocal: false);
-    }
-
-    // Flushing from the request's own thread would send one request per write, and the worker would
-    // wake its thread pool for each: measured, its CPU per request doubled. Deferring the flush until
-    // the pool has nothing else queued lets the requests arriving meanwhile share the write.
-    private void FlushWhenIdle()
-    {
-        if (ThreadPool.PendingWorkItemCount > 0 && ++_flushDeferrals < MaxFlushDeferrals)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushWhenIdle(), this, preferLocal: false);
-            return;
-        }
-        _ = FlushAsync();
+        ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.FlushAsync(), this, preferLocal: false);
     }
 
     private async Task FlushAsync()
