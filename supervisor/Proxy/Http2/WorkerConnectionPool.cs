@@ -9,6 +9,7 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
 {
     // The dispatcher's --worker-connections bounds the streams per worker; this bounds the sockets if it is very large.
     private const int MaxConnections = 64;
+    private const int MaxRefusedConnections = 3;
 
     private readonly Lock _lock = new();
     private volatile WorkerConnection[] _connections = [];
@@ -18,6 +19,10 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
 
     public async ValueTask StartAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, CancellationToken cancellationToken)
     {
+        // A new connection may be full already, its streams taken by the requests that waited with
+        // this one: then another is opened (MaxConnections bounds that). One that takes no stream at
+        // all (a worker on its way out) counts against a few tries, so that this is never a spin.
+        var refusals = 0;
         while (true)
         {
             if (LeastBusy() is { } connection && connection.TryStart(stream, headerBlock.Span))
@@ -28,6 +33,10 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
             if (opened.TryStart(stream, headerBlock.Span))
             {
                 return;
+            }
+            if (!opened.AcceptsStreams && ++refusals == MaxRefusedConnections)
+            {
+                throw new HttpRequestException($"worker {worker} closed {MaxRefusedConnections} new HTTP/2 connections before taking the request");
             }
         }
     }
