@@ -168,11 +168,7 @@ app.MapGet("/stream", async (HttpContext context) =>
             await context.Response.Body.WriteAsync(block, context.RequestAborted);
         }
     }
-    catch (OperationCanceledException)
-    {
-        Interlocked.Increment(ref abandonedStreams);
-    }
-    catch (IOException)
+    catch (Exception exception) when (exception is OperationCanceledException or IOException)
     {
         Interlocked.Increment(ref abandonedStreams);
     }

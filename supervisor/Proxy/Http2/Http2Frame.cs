@@ -54,10 +54,8 @@ internal static class Http2Frame
 
     public static class ErrorCode
     {
-        public const int NoError = 0x0;
         public const int ProtocolError = 0x1;
         public const int RefusedStream = 0x7;
         public const int Cancel = 0x8;
-        public const int CompressionError = 0x9;
     }
 }

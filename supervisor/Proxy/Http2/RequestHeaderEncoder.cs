@@ -15,7 +15,7 @@ internal static class RequestHeaderEncoder
         "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Host",
     };
 
-    private const byte IndexedGet = 0x82, IndexedPost = 0x83, IndexedSchemeHttp = 0x86, IndexedSchemeHttps = 0x87;
+    private const byte IndexedGet = 0x82, IndexedPost = 0x83, IndexedSchemeHttp = 0x86;
     private const int MethodName = 2, PathName = 4, AuthorityName = 1;
 
     /// <summary>
@@ -27,7 +27,7 @@ internal static class RequestHeaderEncoder
     {
         var writer = new Writer(ArrayPool<byte>.Shared.Rent(1024));
         var host = request.Host.Value ?? "";
-        writer.PseudoHeaders(request.Method, Uri.UriSchemeHttp, target, host);
+        writer.PseudoHeaders(request.Method, target, host);
         foreach (var (name, values) in request.Headers)
         {
             if (name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase))
@@ -53,7 +53,8 @@ internal static class RequestHeaderEncoder
         public byte[] Buffer = buffer;
         public int Length;
 
-        public void PseudoHeaders(string method, string scheme, string path, string authority)
+        /// <summary>:scheme is always http: the worker's own socket is cleartext; X-Forwarded-Proto carries the client's.</summary>
+        public void PseudoHeaders(string method, string path, string authority)
         {
             if (method == HttpMethods.Get)
             {
@@ -67,7 +68,7 @@ internal static class RequestHeaderEncoder
             {
                 Literal(MethodName, method);
             }
-            Byte(scheme == Uri.UriSchemeHttps ? IndexedSchemeHttps : IndexedSchemeHttp);
+            Byte(IndexedSchemeHttp);
             Literal(PathName, path);
             Literal(AuthorityName, authority);
         }

@@ -54,8 +54,8 @@ internal sealed class WorkerConnection
         _onClosed = onClosed;
     }
 
-    /// <summary>Streams in flight.</summary>
-    public int ActiveStreams { get; private set; }
+    /// <summary>Streams in flight (read without the lock: the pool only uses it to choose).</summary>
+    public int ActiveStreams => _streams.Count;
 
     /// <summary>False once the connection failed, closed or was told to go away: it takes no new stream.</summary>
     public bool AcceptsStreams => Volatile.Read(ref _acceptsStreams);
@@ -96,7 +96,6 @@ internal sealed class WorkerConnection
             _nextStreamId += 2;
             stream.Attach(this, id);
             _streams[id] = stream;
-            ActiveStreams++;
             var first = true;
             do
             {
@@ -119,11 +118,11 @@ internal sealed class WorkerConnection
     {
         lock (_lock)
         {
-            if (!Forget(stream.Id))
+            if (!_streams.Remove(stream.Id))
             {
                 return;
             }
-            BinaryPrimitives.WriteInt32BigEndian(Append(4, Http2Frame.Type.RstStream, 0, stream.Id), errorCode);
+            AppendInt32Frame(Http2Frame.Type.RstStream, stream.Id, errorCode);
         }
         ScheduleFlush();
     }
@@ -137,7 +136,7 @@ internal sealed class WorkerConnection
             {
                 return;
             }
-            BinaryPrimitives.WriteInt32BigEndian(Append(4, Http2Frame.Type.WindowUpdate, 0, streamId), increment);
+            AppendInt32Frame(Http2Frame.Type.WindowUpdate, streamId, increment);
         }
         ScheduleFlush();
     }
@@ -153,7 +152,7 @@ internal sealed class WorkerConnection
             WriteSetting(settings, Http2Frame.Setting.EnablePush, 0);
             WriteSetting(settings[6..], Http2Frame.Setting.InitialWindowSize, StreamWindow);
             // The connection starts with 65,535 octets of window, like every stream.
-            BinaryPrimitives.WriteInt32BigEndian(Append(4, Http2Frame.Type.WindowUpdate, 0, 0), ConnectionWindow - 65_535);
+            AppendInt32Frame(Http2Frame.Type.WindowUpdate, 0, ConnectionWindow - 65_535);
         }
         ScheduleFlush();
     }
@@ -172,6 +171,10 @@ internal sealed class WorkerConnection
         _pendingLength += Http2Frame.HeaderLength + payloadLength;
         return frame.Slice(Http2Frame.HeaderLength, payloadLength);
     }
+
+    // Under _lock: RST_STREAM and WINDOW_UPDATE, whose payload is one 32-bit value.
+    private void AppendInt32Frame(byte type, int streamId, int value) =>
+        BinaryPrimitives.WriteInt32BigEndian(Append(4, type, 0, streamId), value);
 
     private Span<byte> Reserve(int count)
     {
@@ -370,13 +373,13 @@ internal sealed class WorkerConnection
             {
                 if (grantConnection)
                 {
-                    BinaryPrimitives.WriteInt32BigEndian(Append(4, Http2Frame.Type.WindowUpdate, 0, 0), _connectionUnacknowledged);
+                    AppendInt32Frame(Http2Frame.Type.WindowUpdate, 0, _connectionUnacknowledged);
                     _connectionUnacknowledged = 0;
                 }
                 // Padding counts against the stream's window but is never read: given back at once.
                 if (padding > 0 && !endStream && _streams.ContainsKey(streamId))
                 {
-                    BinaryPrimitives.WriteInt32BigEndian(Append(4, Http2Frame.Type.WindowUpdate, 0, streamId), padding);
+                    AppendInt32Frame(Http2Frame.Type.WindowUpdate, streamId, padding);
                 }
             }
             ScheduleFlush();
@@ -469,7 +472,7 @@ internal sealed class WorkerConnection
             refused = [.. _streams.Values.Where(stream => stream.Id > lastStreamId)];
             foreach (var stream in refused)
             {
-                Forget(stream.Id);
+                _streams.Remove(stream.Id);
             }
         }
         foreach (var stream in refused)
@@ -505,19 +508,8 @@ internal sealed class WorkerConnection
     {
         lock (_lock)
         {
-            return _streams.TryGetValue(streamId, out var stream) && Forget(streamId) ? stream : null;
+            return _streams.Remove(streamId, out var stream) ? stream : null;
         }
-    }
-
-    // Under _lock.
-    private bool Forget(int streamId)
-    {
-        if (!_streams.Remove(streamId))
-        {
-            return false;
-        }
-        ActiveStreams--;
-        return true;
     }
 
     private void Close(Exception reason)
@@ -533,7 +525,6 @@ internal sealed class WorkerConnection
             _acceptsStreams = false;
             orphans = [.. _streams.Values];
             _streams.Clear();
-            ActiveStreams = 0;
         }
         _socket.Dispose();
         foreach (var stream in orphans)

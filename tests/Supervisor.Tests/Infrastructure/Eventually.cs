@@ -11,15 +11,7 @@ internal static class Eventually
     public static async Task<TimeSpan> TrueAsync(Func<bool> condition, TimeSpan timeout, string what)
     {
         var started = TimeProvider.System.GetTimestamp();
-        while (!condition())
-        {
-            var elapsed = TimeProvider.System.GetElapsedTime(started);
-            if (elapsed > timeout)
-            {
-                throw new TimeoutException($"Not true within {timeout.TotalSeconds} s: {what}");
-            }
-            await Task.Delay(PollInterval);
-        }
+        await PollAsync(() => Task.FromResult(condition()), timeout, () => what);
         return TimeProvider.System.GetElapsedTime(started);
     }
 
@@ -34,17 +26,19 @@ internal static class Eventually
     /// <summary>Reads a value asynchronously until it satisfies <paramref name="done"/>, with a bound; returns the last value read.</summary>
     public static async Task<T> ValueAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan timeout, string what)
     {
+        T value = default!;
+        await PollAsync(async () => done(value = await read()), timeout, () => $"{what} (last value: {value})");
+        return value;
+    }
+
+    private static async Task PollAsync(Func<Task<bool>> attempt, TimeSpan timeout, Func<string> describe)
+    {
         var started = TimeProvider.System.GetTimestamp();
-        while (true)
+        while (!await attempt())
         {
-            var value = await read();
-            if (done(value))
-            {
-                return value;
-            }
             if (TimeProvider.System.GetElapsedTime(started) > timeout)
             {
-                throw new TimeoutException($"Not true within {timeout.TotalSeconds} s: {what} (last value: {value})");
+                throw new TimeoutException($"Not true within {timeout.TotalSeconds} s: {describe()}");
             }
             await Task.Delay(PollInterval);
         }
