@@ -4,7 +4,7 @@ using Supervisor;
 using Supervisor.Cli;
 using Supervisor.Configuration;
 
-SharedBufferPool.Configure();
+FrontRuntimeSettings.Apply();
 var command = new SupervisorCommand();
 var parseResult = command.Parse(args);
 if (parseResult.Errors.Count > 0)

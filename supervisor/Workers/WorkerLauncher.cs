@@ -50,10 +50,9 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         {
             environment.Remove(name);
         }
-        if (SharedBufferPool.SizedBySupervisor)
+        foreach (var name in FrontRuntimeSettings.FrontOnlyVariables)
         {
-            // The front's own tuning; the app keeps its runtime's defaults.
-            environment.Remove(SharedBufferPool.ArraysPerPartitionVariable);
+            environment.Remove(name); // The front's own tuning; the app keeps its runtime's defaults.
         }
         // The app's own shutdown timeout (HostOptions.ShutdownTimeout, 30 s by default) follows ours.
         environment["DOTNET_SHUTDOWNTIMEOUTSECONDS"] = ((int)options.GracefulTimeout.TotalSeconds).ToString(CultureInfo.InvariantCulture);

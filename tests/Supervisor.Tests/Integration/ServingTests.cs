@@ -92,8 +92,9 @@ public sealed class ServingTests(ITestOutputHelper output)
         Assert.Equal("0", whoAmI.WorkerId);
         Assert.Equal("hi there", await client.GetStringAsync("/env/GREETING"));
         Assert.Equal("", await client.GetStringAsync("/env/ASPNETCORE_HTTP_PORTS"));
-        // The supervisor sizes its own buffer pool through the environment; that stays out of the app's.
+        // The supervisor tunes its own runtime through the environment; that stays out of the app's.
         Assert.Equal("", await client.GetStringAsync("/env/DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"));
+        Assert.Equal("", await client.GetStringAsync("/env/DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"));
     }
 
     [Fact]
@@ -105,8 +106,9 @@ public sealed class ServingTests(ITestOutputHelper output)
         {
             ["ASPNETCORE_HTTP_PORTS"] = "8080",
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:1",
-            // A runtime setting the supervisor also uses for itself: the user's own value reaches the app.
+            // Runtime settings the supervisor also makes for itself: the user's own values reach the app.
             ["DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"] = "64",
+            ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "0",
         };
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2"], containerEnvironment);
         using var client = supervisor.CreateClient();
@@ -116,5 +118,6 @@ public sealed class ServingTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("", await client.GetStringAsync("/env/ASPNETCORE_HTTP_PORTS"));
         Assert.Equal("64", await client.GetStringAsync("/env/DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"));
+        Assert.Equal("0", await client.GetStringAsync("/env/DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"));
     }
 }
