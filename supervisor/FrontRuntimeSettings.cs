@@ -20,7 +20,7 @@ internal static class FrontRuntimeSettings
         // Socket operations complete on the event-loop thread that saw them ready, instead of a hop to the
         // thread pool each: one event-loop thread per core, and the worker connections' read loops then
         // hand each response to its request on that thread. Won 15 of 16 pairs, with less CPU per
-        // request. Safe here because nothing in the front blocks a thread: what runs inline only
+        // request in 14. Safe here because nothing in the front blocks a thread: what runs inline only
         // parses frames and writes to pipes, and Kestrel still runs requests and TLS on the thread pool.
         ("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1"),
     ];

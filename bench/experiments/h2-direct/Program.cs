@@ -3,14 +3,20 @@
 // Huffman-coded response headers, no errors handled: enough for wrk against the sample app.
 // Usage: h2-direct PORT WORKER_SOCKET... (see README.md beside this file). The controls:
 // H2D_CLIENT=httpclient forwards the same way through HttpClient; H2D_CLIENT=yarp through YARP's
-// IHttpForwarder and HttpClient, without the supervisor's pipeline around it.
+// IHttpForwarder and HttpClient, without the supervisor's pipeline around it. H2D_CLIENT=none answers
+// itself without forwarding: the floor of a Kestrel front's cost per request.
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 
 var port = int.Parse(args[0]);
 RequestDelegate forward;
-if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "yarp")
+if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "none")
+{
+    // The floor: Kestrel answering the sample app's "Hello World!" itself, with nothing forwarded.
+    forward = context => context.Response.WriteAsync("Hello World!");
+}
+else if (Environment.GetEnvironmentVariable("H2D_CLIENT") == "yarp")
 {
     forward = new YarpForwarder(args[1..]).ForwardAsync;
 }
