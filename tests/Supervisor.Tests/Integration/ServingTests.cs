@@ -98,6 +98,23 @@ public sealed class ServingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_front_completes_socket_operations_on_one_event_loop_thread_per_core()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+
+        using var response = await client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // The runtime starts an event-loop thread per core only when socket completions run inline on
+        // them (FrontRuntimeSettings); otherwise one serves every socket and hands each completion on.
+        var eventLoops = Directory.GetDirectories($"/proc/{supervisor.Pid}/task")
+            .Count(task => File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Sockets", StringComparison.Ordinal));
+        Assert.Equal(Environment.ProcessorCount, eventLoops);
+    }
+
+    [Fact]
     public async Task Workers_ignore_listen_addresses_inherited_from_the_environment()
     {
         var artifacts = await Artifacts.GetAsync();
