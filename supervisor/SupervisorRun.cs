@@ -81,16 +81,21 @@ internal static class SupervisorRun
         {
             log.Warning("{Warning}", warning);
         }
-        await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer);
+        var destinations = new WorkerDestinations(options);
+        var dispatcher = new WorkerDispatcher(
+            destinations,
+            onRequestLimitReached: worker => events.Writer.TryWrite(new WorkerRequestLimitReached(worker.Key, worker.RequestLimit)),
+            onUnreachable: (key, reason) => events.Writer.TryWrite(new WorkerLost(key, reason)));
+        dispatcher.Configure(options.WorkerConnections, options.MaxQueue);
+        // A worker's control connection closes the moment its process dies: no request goes to it after.
+        await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer,
+            onDisconnected: key => dispatcher.MarkUnreachable(key, "closed its control connection"));
         var keyRing = SharedKeyRing.Prepare(options.DataProtectionDirectory, options.App.Name, runDirectory, log);
         SharedKeyRing.EnsureCurrentKey(keyRing, log);
         await using var accessLog = AccessLog.Open(options, errorLog);
         var logs = new Logs(errorLog, accessLog);
 
         var current = new CurrentOptions(options);
-        var destinations = new WorkerDestinations(options);
-        var dispatcher = new WorkerDispatcher(destinations, worker => events.Writer.TryWrite(new WorkerRequestLimitReached(worker.Key, worker.RequestLimit)));
-        dispatcher.Configure(options.WorkerConnections, options.MaxQueue);
         await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, log);
         await StartFrontAsync(front, options);
         await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);

@@ -40,6 +40,10 @@ internal static class HostCustomization
     private static void AddServices(IServiceCollection services, WorkerSettings settings)
     {
         services.AddSingleton<IStartupFilter, ForwardedFromSupervisorStartupFilter>();
+        if (settings.HeaderAllowance is { } allowance)
+        {
+            services.AddSingleton<IPostConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(new HeaderAllowanceSetup(allowance));
+        }
         if (settings.DataProtectionDirectory is { } keyDirectory)
         {
             // Registered whether or not the app uses DataProtection: unused options setups cost nothing.

@@ -31,6 +31,13 @@ public static class WorkerProtocol
     /// <summary>Milliseconds between heartbeats.</summary>
     public const string HeartbeatIntervalVariable = "SUPERVISOR_HEARTBEAT_MS";
 
+    /// <summary>
+    /// What the supervisor adds to each request it forwards, which the worker's Kestrel limits must
+    /// allow on top of the app's own: <c>FIELDS;OCTETS;LARGEST</c>, the fields it adds, the octets they
+    /// and the request target (a field in HTTP/2) may take, and the largest single field it may send.
+    /// </summary>
+    public const string HeaderAllowanceVariable = "SUPERVISOR_HEADER_ALLOWANCE";
+
     /// <summary>First message on a connection: <c>hello KEY PID</c>.</summary>
     public const string Hello = "hello";
 

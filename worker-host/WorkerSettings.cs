@@ -7,7 +7,8 @@ internal sealed record WorkerSettings(
     string? ListenUrl,
     TimeSpan HeartbeatInterval,
     string? DataProtectionDirectory,
-    string ApplicationName)
+    string ApplicationName,
+    HeaderAllowance? HeaderAllowance)
 {
     /// <summary>Null when the app runs on its own, outside a supervisor: the hook then does nothing.</summary>
     public static WorkerSettings? FromEnvironment()
@@ -27,7 +28,8 @@ internal sealed record WorkerSettings(
             Environment.GetEnvironmentVariable(WorkerProtocol.ListenUrlVariable),
             TimeSpan.FromMilliseconds(heartbeatMilliseconds),
             NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.DataProtectionDirectoryVariable)),
-            NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.ApplicationNameVariable)) ?? workerKey);
+            NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.ApplicationNameVariable)) ?? workerKey,
+            HeaderAllowance.Parse(Environment.GetEnvironmentVariable(WorkerProtocol.HeaderAllowanceVariable)));
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

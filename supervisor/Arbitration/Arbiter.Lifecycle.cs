@@ -79,15 +79,16 @@ internal sealed partial class Arbiter
         }
     }
 
-    private void OnWorkerDisconnected(string workerKey)
+    private void OnWorkerLost(string workerKey, string reason)
     {
         if (Find(workerKey) is not { } worker || worker.StopRequested || worker.Process.HasExited)
         {
             return;
         }
-        // The worker-host's connection only closes when its process is going away (or the hook broke):
-        // stop routing to it now rather than when the exit is reported.
-        _log.Warning("Worker {Slot} (pid: {WorkerPid}) closed its control connection; out of rotation", worker.Slot, worker.Pid);
+        // The worker-host's connection only closes when its process is going away (or the hook broke),
+        // and a socket refuses connections only when nothing listens on it: the request path stopped
+        // routing to it at once; the rotation follows, and the worker is stopped if it still runs.
+        _log.Warning("Worker {Slot} (pid: {WorkerPid}) {Reason}; out of rotation", worker.Slot, worker.Pid, reason);
         if (worker.InRotation)
         {
             worker.InRotation = false;

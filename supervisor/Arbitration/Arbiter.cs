@@ -83,8 +83,8 @@ internal sealed partial class Arbiter
             case WorkerReported report:
                 OnWorkerReported(report);
                 break;
-            case WorkerDisconnected disconnected:
-                OnWorkerDisconnected(disconnected.WorkerKey);
+            case WorkerLost lost:
+                OnWorkerLost(lost.WorkerKey, lost.Reason);
                 break;
             case WorkerExited exited:
                 OnWorkerExited(exited.Process, exited.ExitCode);
@@ -115,16 +115,22 @@ internal sealed partial class Arbiter
         RetryDueRecycles();
         StartMissingWorkers();
         StartQueuedReload();
-        ReportRefusedRequests();
+        ReportRequestPathCounts();
     }
 
-    // The 503s the request path gave since the last tick, summed up rather than logged one by one.
-    private void ReportRefusedRequests()
+    // The 503s and the stalled clients of the request path since the last tick, summed up rather than
+    // logged one by one.
+    private void ReportRequestPathCounts()
     {
         if (_dispatcher.TakeRefusedCount() is var refused and > 0)
         {
             _log.Warning("{Refused} requests answered 503: no worker free (--worker-connections {Capacity}, --max-queue {MaxQueue} waiting) or none ready",
                 refused, Options.WorkerConnections, Options.MaxQueue);
+        }
+        if (_dispatcher.TakeStalledClientCount() is var stalled and > 0)
+        {
+            _log.Warning("{Stalled} clients disconnected: they took nothing of their response for {Seconds} s (--send-timeout)",
+                stalled, Options.SendTimeout.TotalSeconds);
         }
     }
 

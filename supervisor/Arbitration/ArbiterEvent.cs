@@ -9,8 +9,11 @@ internal abstract record ArbiterEvent;
 /// <summary>A worker-host message: hello, ready, heartbeat or stopping.</summary>
 internal sealed record WorkerReported(string WorkerKey, string Message) : ArbiterEvent;
 
-/// <summary>A worker's control connection closed: it is exiting, or its worker-host failed.</summary>
-internal sealed record WorkerDisconnected(string WorkerKey) : ArbiterEvent;
+/// <summary>
+/// The request path found a worker gone: its control connection closed (it is exiting, or its
+/// worker-host failed) or its socket refused a connection. The request path already routes around it.
+/// </summary>
+internal sealed record WorkerLost(string WorkerKey, string Reason) : ArbiterEvent;
 
 internal sealed record WorkerExited(WorkerProcess Process, int ExitCode) : ArbiterEvent;
 

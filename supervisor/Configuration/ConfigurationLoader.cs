@@ -190,6 +190,7 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
             MaxQueue = values.Get(Settings.MaxQueue),
             KeepAlive = values.Get(Settings.KeepAlive),
             HeaderTimeout = values.Get(Settings.HeaderTimeout),
+            SendTimeout = values.Get(Settings.SendTimeout),
             LimitRequestLine = values.Get(Settings.LimitRequestLine),
             LimitRequestFields = values.Get(Settings.LimitRequestFields),
             LimitRequestFieldSize = values.Get(Settings.LimitRequestFieldSize),

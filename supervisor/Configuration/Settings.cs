@@ -329,6 +329,20 @@ internal static class Settings
         Write = WriteSeconds,
     };
 
+    public static readonly Setting<TimeSpan> SendTimeout = new()
+    {
+        Key = "send_timeout",
+        Flags = ["--send-timeout"],
+        Meta = "SECONDS",
+        Section = ServerSection,
+        Description = "A client that takes nothing of its response for this long is disconnected. A response its client stops reading gives up its worker's --worker-connections place after 0.25 s, so clients that never read cannot starve the others; it holds at most its 64 KB HTTP/2 window and Kestrel's 64 KB response buffer meanwhile. Not in Gunicorn.",
+        DefaultText = "60",
+        DefaultOrigin = "nginx's send_timeout; HAProxy's 'timeout client' is commonly 30-60",
+        Read = ValueReaders.Seconds(zeroMeans: "means no limit"),
+        Default = TimeSpan.FromSeconds(60),
+        Write = WriteSeconds,
+    };
+
     public static readonly Setting<int> LimitRequestLine = new()
     {
         Key = "limit_request_line",
@@ -545,7 +559,7 @@ internal static class Settings
     [
         App, Workers, Chdir, Env, WorkerProtocol, StickySessions, DataProtectionDir, SocketDir,
         Timeout, GracefulTimeout, BootTimeout, RequestTimeout, MaxRequests, MaxRequestsJitter, MaxMemory,
-        Bind, Backlog, WorkerConnections, MaxQueue, KeepAlive, HeaderTimeout, LimitRequestLine, LimitRequestFields, LimitRequestFieldSize,
+        Bind, Backlog, WorkerConnections, MaxQueue, KeepAlive, HeaderTimeout, SendTimeout, LimitRequestLine, LimitRequestFields, LimitRequestFieldSize,
         LimitRequestBody, ForwardedAllowIps, CertFile, KeyFile,
         ErrorLogFile, LogLevel, LogFormat, AccessLogFile, AccessLogFormatSetting,
         Config, Pidfile,

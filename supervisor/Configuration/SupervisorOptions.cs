@@ -57,6 +57,9 @@ internal sealed record SupervisorOptions
 
     public TimeSpan HeaderTimeout { get; init; } = Settings.HeaderTimeout.Default;
 
+    /// <summary>A client that takes nothing of its response for this long is disconnected; zero means no limit.</summary>
+    public TimeSpan SendTimeout { get; init; } = Settings.SendTimeout.Default;
+
     public int LimitRequestLine { get; init; } = Settings.LimitRequestLine.Default;
 
     public int LimitRequestFields { get; init; } = Settings.LimitRequestFields.Default;

@@ -8,25 +8,29 @@ namespace Supervisor.Control;
 /// <summary>
 /// The Unix socket (mode 0600, in the private run directory) where each worker's worker-host reports:
 /// hello, ready, heartbeats, stopping. Every message becomes an event for the arbiter. The connection
-/// stays open for the worker's life: when the supervisor dies, the kernel closes it and the worker stops.
+/// stays open for the worker's life: when the supervisor dies, the kernel closes it and the worker stops;
+/// when the worker dies, the kernel closes it too, and <c>onDisconnected</c> hears of it at once.
 /// </summary>
 internal sealed class ControlServer : IAsyncDisposable
 {
     private readonly Socket _listener;
     private readonly ChannelWriter<ArbiterEvent> _events;
+    private readonly Action<string> _onDisconnected;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _connections = [];
     private readonly Lock _connectionsLock = new();
     private readonly Task _acceptLoop;
 
-    private ControlServer(Socket listener, ChannelWriter<ArbiterEvent> events)
+    private ControlServer(Socket listener, ChannelWriter<ArbiterEvent> events, Action<string> onDisconnected)
     {
         _listener = listener;
         _events = events;
+        _onDisconnected = onDisconnected;
         _acceptLoop = AcceptLoopAsync();
     }
 
-    public static ControlServer Start(string socketPath, ChannelWriter<ArbiterEvent> events)
+    /// <param name="onDisconnected">Called with a worker's key when its connection closes, from the thread that saw it.</param>
+    public static ControlServer Start(string socketPath, ChannelWriter<ArbiterEvent> events, Action<string> onDisconnected)
     {
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -34,7 +38,7 @@ internal sealed class ControlServer : IAsyncDisposable
             listener.Bind(new UnixDomainSocketEndPoint(socketPath));
             File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             listener.Listen(128);
-            return new ControlServer(listener, events);
+            return new ControlServer(listener, events, onDisconnected);
         }
         catch
         {
@@ -115,9 +119,9 @@ internal sealed class ControlServer : IAsyncDisposable
         }
         finally
         {
-            if (workerKey is not null)
+            if (workerKey is not null && !_stopping.IsCancellationRequested)
             {
-                _events.TryWrite(new WorkerDisconnected(workerKey));
+                _onDisconnected(workerKey);
             }
             lock (_connectionsLock)
             {

@@ -10,19 +10,20 @@ namespace Supervisor.Proxy;
 /// to the workers — straight from Kestrel's request to the front's own HTTP/2 connection and back,
 /// without YARP's request and response messages in between. Measured, that costs the front less CPU
 /// per request than the same client under YARP (bench/README.md). Every other request goes on to YARP.
-/// It answers as YARP's path does: the worker's response as it comes, 502 when the worker fails before
-/// answering, 504 at --request-timeout (an idle limit, as YARP's), each with a line in the error log.
+/// <para>
+/// A request's failure stays that request's: a request the worker never received (its socket refused
+/// the connection, the connection was lost before the request left, the worker refused the stream) is
+/// sent again, to another worker if its own is gone; an idempotent one whose connection was lost before
+/// any of its response came is sent again once (RFC 9110 9.2.2, as nginx does); any other failure
+/// before the response is this request's 502 (504 at --request-timeout), with a line in the error log;
+/// after the response has begun, only this client's connection is cut. Nothing here closes a
+/// connection other requests share.
+/// </para>
 /// </summary>
 internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher dispatcher, WorkerConnections connections, ILogger logger)
 {
     private const int CopyBufferSize = 16 * 1024;
-    private const int MaxAttempts = 3;
 
-    // Connection-specific fields (RFC 9113 8.2.2): a worker's HTTP/2 response should carry none.
-    private static readonly HashSet<string> HopByHopFields = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-    };
 
     // Read once: both need a restart to change.
     private readonly bool _enabled = current.Value.WorkerProtocol == WorkerProtocolVersion.Http2 && !current.Value.StickySessions;
@@ -47,45 +48,138 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
 
     private async Task ForwardAsync(HttpContext context, string target)
     {
-        if (await Admission.AdmitAsync(context, dispatcher, affinity: null, current.Value.BootTimeout) is not { } lease)
-        {
-            return;
-        }
+        var request = RequestHeaderEncoder.Encode(context.Request, target);
+        var resends = new Resends(context.Request.Method);
         try
         {
-            await ExchangeAsync(context, lease.Worker.Key, target);
+            while (true)
+            {
+                if (await Admission.AdmitAsync(context, dispatcher, affinity: null, current.Value.BootTimeout) is not { } lease)
+                {
+                    return;
+                }
+                try
+                {
+                    if (await ExchangeAsync(context, lease, request, target, resends) == Outcome.Answered)
+                    {
+                        return;
+                    }
+                }
+                finally
+                {
+                    lease.Release();
+                }
+            }
         }
         finally
         {
-            lease.Release();
+            request.Return();
         }
     }
 
-    private async Task ExchangeAsync(HttpContext context, string worker, string target)
+    private enum Outcome
     {
-        var timeout = current.Value.RequestTimeout;
+        /// <summary>The client has its answer: the worker's response, or the front's own for this request.</summary>
+        Answered,
+
+        /// <summary>The request is to be sent again (<see cref="Resends"/>).</summary>
+        SendAgain,
+    }
+
+    /// <summary>When a request whose exchange failed before any of its response may be sent again.</summary>
+    private sealed class Resends(string method)
+    {
+        // Enough to step past a worker that just died and a connection closing under it, few enough that
+        // a failing pool costs a few tries, not a spin.
+        private int _left = 2;
+
+        // A request that may have been processed is sent again once at most: a request that kills its
+        // worker (a "poison" request) then costs two workers, not all of them.
+        private bool _resentAfterLoss;
+
+        public bool Allow(HttpRequestException failure, bool clientGone)
+        {
+            var allowed = !clientGone && _left > 0 && failure switch
+            {
+                RequestNotSentException => true,
+                NoResponseException => !_resentAfterLoss && IsIdempotent(method),
+                _ => false,
+            };
+            if (allowed)
+            {
+                _left--;
+                _resentAfterLoss |= failure is NoResponseException;
+            }
+            return allowed;
+        }
+
+        // RFC 9110 9.2.2.
+        private static bool IsIdempotent(string method) =>
+            HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
+            || HttpMethods.IsTrace(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
+    }
+
+    private async Task<Outcome> ExchangeAsync(HttpContext context, WorkerLease lease, EncodedRequest request, string target, Resends resends)
+    {
+        var worker = lease.Worker.Key;
+        var options = current.Value;
+        var timeout = options.RequestTimeout;
         using var idleLimit = timeout > TimeSpan.Zero ? CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted) : null;
         idleLimit?.CancelAfter(timeout);
         var token = idleLimit?.Token ?? context.RequestAborted;
-        WorkerStream stream;
-        var (headerBlock, length) = RequestHeaderEncoder.Encode(context.Request, target);
+        var stream = new WorkerStream(HttpMethods.IsHead(context.Request.Method));
         try
         {
-            stream = await SendAsync(worker, headerBlock.AsMemory(0, length), token);
+            try
+            {
+                if (await connections.StartAsync(worker, stream, request.Block, request.ListSize, token) == StartResult.HeaderListTooLarge)
+                {
+                    // The worker announced it would refuse them (SETTINGS_MAX_HEADER_LIST_SIZE): the app's own 431.
+                    await Refusal.WriteAsync(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, "the request's header fields are larger than the app accepts");
+                    return Outcome.Answered;
+                }
+                using (token.UnsafeRegister(static (state, canceled) => ((WorkerStream)state!).Cancel(canceled), stream))
+                {
+                    await stream.HeadArrived;
+                }
+            }
+            catch (HttpRequestException exception) when (resends.Allow(exception, context.RequestAborted.IsCancellationRequested))
+            {
+                if (exception is RequestNotSentException { WorkerUnreachable: true })
+                {
+                    dispatcher.MarkUnreachable(worker, $"refused a connection on its socket ({exception.InnerException?.Message})");
+                }
+                else if (exception is NoResponseException)
+                {
+                    logger.Warning("Request {Method} {Target} was in flight at worker {Worker} when {Reason}; sending it again", context.Request.Method, target, worker, exception.Message);
+                }
+                return Outcome.SendAgain;
+            }
+            catch (Exception exception) when (exception is HttpRequestException or OperationCanceledException)
+            {
+                await AnswerFailureAsync(context, worker, target, timeout, exception);
+                return Outcome.Answered;
+            }
+            if (CopyHead(stream, context.Response) is { } refusedField)
+            {
+                Reset(context.Response);
+                await AnswerFailureAsync(context, worker, target, timeout, new HttpRequestException($"a response header the front cannot send: {refusedField}"));
+                return Outcome.Answered;
+            }
+            var guard = new SlowClientGuard(lease, options.SendTimeout, dispatcher);
+            if (!stream.HasBodyToRead)
+            {
+                // The head goes out now, as the app alone would send it: a server-sent-events stream or
+                // a long poll shows its client the headers before its first event.
+                await guard.FlushAsync(context);
+            }
+            await CopyBodyAsync(stream, context, guard, idleLimit, timeout, token);
+            return Outcome.Answered;
         }
-        catch (Exception exception) when (exception is HttpRequestException or OperationCanceledException)
+        catch (ClientStalledException)
         {
-            await AnswerFailureAsync(context, worker, target, timeout, exception);
-            return;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(headerBlock);
-        }
-        try
-        {
-            CopyStatusAndHeaders(stream, context.Response);
-            await CopyBodyAsync(stream, context, idleLimit, timeout, token);
+            context.Abort(); // Counted, and reported by the arbiter's tick.
+            return Outcome.Answered;
         }
         catch (Exception exception) when (exception is IOException or OperationCanceledException)
         {
@@ -95,38 +189,11 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
                     exception is OperationCanceledException ? $"no data within --request-timeout ({timeout.TotalSeconds:0.###} s)" : exception.Message);
                 context.Abort(); // The status line is sent: only closing the connection tells the client.
             }
+            return Outcome.Answered;
         }
         finally
         {
             stream.Abandon();
-        }
-    }
-
-    // Sends the request and waits for its response's headers. A request the worker refused unprocessed
-    // (a GOAWAY as it closes a connection that was idle for its keep-alive timeout, crossing the
-    // request on the way) is sent again.
-    private async Task<WorkerStream> SendAsync(string worker, ReadOnlyMemory<byte> headerBlock, CancellationToken token)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var stream = new WorkerStream();
-            try
-            {
-                await connections.StartAsync(worker, stream, headerBlock, token);
-                using (token.UnsafeRegister(static (state, canceled) => ((WorkerStream)state!).Cancel(canceled), stream))
-                {
-                    await stream.HeadersArrived;
-                }
-                return stream;
-            }
-            catch (RefusedStreamException) when (attempt < MaxAttempts)
-            {
-            }
-            catch
-            {
-                stream.Abandon(); // Tells the worker to stop, if it had started.
-                throw;
-            }
         }
     }
 
@@ -144,19 +211,37 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         return Refusal.WriteAsync(context, status, clientReason);
     }
 
-    private static void CopyStatusAndHeaders(WorkerStream stream, HttpResponse response)
+    /// <summary>Copies the worker's status and fields to the response; the name of a field Kestrel refuses, or null.</summary>
+    private static string? CopyHead(WorkerStream stream, HttpResponse response)
     {
         response.StatusCode = stream.Status;
+        var headers = response.Headers;
         foreach (var (name, value) in stream.Headers)
         {
-            if (!name.StartsWith(':') && !HopByHopFields.Contains(name))
+            if (ForwardingRules.IsResponseFieldNotForwarded(name)
+                || (stream.Status == StatusCodes.Status204NoContent && name == "content-length" && value == "0"))
             {
-                response.Headers.Append(name, value);
+                continue; // Kestrel sends no Content-Length with a 204 itself (YARP drops it too).
+            }
+            try
+            {
+                headers.Append(name, value);
+            }
+            catch (InvalidOperationException)
+            {
+                return name;
             }
         }
+        return null;
     }
 
-    private static async Task CopyBodyAsync(WorkerStream stream, HttpContext context, CancellationTokenSource? idleLimit, TimeSpan timeout, CancellationToken token)
+    private static void Reset(HttpResponse response)
+    {
+        response.Headers.Clear();
+        response.StatusCode = StatusCodes.Status200OK;
+    }
+
+    private static async Task CopyBodyAsync(WorkerStream stream, HttpContext context, SlowClientGuard guard, CancellationTokenSource? idleLimit, TimeSpan timeout, CancellationToken token)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
         try
@@ -164,7 +249,7 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
             int read;
             while ((read = await stream.ReadAsync(buffer, token)) > 0)
             {
-                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                await guard.WriteAsync(context, buffer.AsMemory(0, read));
                 idleLimit?.CancelAfter(timeout);
             }
         }

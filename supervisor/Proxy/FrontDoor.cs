@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -9,6 +10,7 @@ using Serilog;
 using Supervisor.Configuration;
 using Supervisor.Logging;
 using Supervisor.Workers;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Supervisor.Proxy;
@@ -43,6 +45,9 @@ internal static class FrontDoor
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // A worker's response fields reach the client octet for octet: the front reads them as
+            // Latin-1 (one char per octet) and writes them back the same way, obs-text included.
+            kestrel.ResponseHeaderEncodingSelector = _ => Encoding.Latin1;
             ApplyLimits(kestrel.Limits, options);
             foreach (var bind in options.Binds)
             {
@@ -60,6 +65,10 @@ internal static class FrontDoor
                 // A new connection to a local socket costs microseconds; idle ones, and those left to
                 // recycled workers, are released within seconds instead of the default minute.
                 handler.PooledConnectionIdleTimeout = PooledConnectionIdleTimeout;
+                // Field values as the app alone would see them: Kestrel decoded the client's octets as
+                // UTF-8 and the worker decodes them so; response fields pass octet for octet (above).
+                handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
+                handler.ResponseHeaderEncodingSelector = (_, _) => Encoding.Latin1;
             })
             .AddTransforms(transforms =>
             {
@@ -68,6 +77,16 @@ internal static class FrontDoor
                 // X-Forwarded-For/-Proto/-Host are set by YARP from the settled client identity, replacing
                 // whatever the request carried; RFC 7239 Forwarded is not, so it is dropped.
                 transforms.AddRequestHeaderRemove("Forwarded");
+                // Fields the client's Connection header names are hop-by-hop (RFC 9110 7.6.1), as on the direct path.
+                transforms.AddRequestTransform(context =>
+                {
+                    foreach (var name in ForwardingRules.NamedInConnection(context.HttpContext.Request.Headers))
+                    {
+                        context.ProxyRequest.Headers.Remove(name);
+                        context.ProxyRequest.Content?.Headers.Remove(name);
+                    }
+                    return ValueTask.CompletedTask;
+                });
             });
 
         var app = builder.Build();
@@ -83,7 +102,7 @@ internal static class FrontDoor
         app.MapReverseProxy(proxy =>
         {
             proxy.UseSessionAffinity();
-            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, destinations.StickySessions, current.Value.BootTimeout));
+            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, destinations.StickySessions, current.Value));
         });
         destinations.Attach(app.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>());
         return app;
@@ -132,25 +151,53 @@ internal static class FrontDoor
         }
     }
 
-    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, bool stickySessions, TimeSpan noWorkerWait)
+    // YARP's path: a worker for the request, the slow-client guard on its response, and a second worker
+    // when the first one's socket refused the connection (nothing of the request was sent).
+    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, bool stickySessions, SupervisorOptions options)
     {
         var feature = context.GetReverseProxyFeature();
         // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
         var affinity = stickySessions && feature.AvailableDestinations.Count == 1 ? feature.AvailableDestinations[0] : null;
-        if (await Admission.AdmitAsync(context, dispatcher, affinity, noWorkerWait) is not { } lease)
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
+        var body = context.Response.Body;
+        for (var attempt = 1; ; attempt++)
         {
-            return;
-        }
-        feature.AvailableDestinations = lease.Worker.Destination!;
-        try
-        {
-            await next();
-        }
-        finally
-        {
-            lease.Release();
+            if (await Admission.AdmitAsync(context, dispatcher, affinity, options.BootTimeout) is not { } lease)
+            {
+                return;
+            }
+            feature.AvailableDestinations = lease.Worker.Destination!;
+            if (!upgrade)
+            {
+                context.Response.Body = new GuardedResponseBody(body, new SlowClientGuard(lease, options.SendTimeout, dispatcher));
+            }
+            try
+            {
+                await next();
+            }
+            finally
+            {
+                lease.Release();
+                context.Response.Body = body;
+            }
+            if (attempt == MaxAttempts || !WorkerRefusedConnection(context))
+            {
+                return;
+            }
+            dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            affinity = null;
         }
     }
+
+    private const int MaxAttempts = 3;
+
+    // YARP failed to connect to the worker's socket, before sending anything, and has not answered yet.
+    private static bool WorkerRefusedConnection(HttpContext context) =>
+        !context.Response.HasStarted
+        && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } exception }
+        && exception.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.AddressNotAvailable };
 
     private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate)
     {

@@ -8,7 +8,7 @@ namespace Supervisor.Proxy;
 /// worker is full, or none is ready yet, requests wait in a first-come queue of at most <c>--max-queue</c>;
 /// past that they are refused with 503. The arbiter publishes the rotation; the request path only reads it.
 /// </summary>
-internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<WorkerLoad> onRequestLimitReached)
+internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<WorkerLoad> onRequestLimitReached, Action<string, string> onUnreachable)
 {
     private readonly Dictionary<string, WorkerLoad> _known = new(StringComparer.Ordinal);
     private readonly Queue<TaskCompletionSource> _waiters = new();
@@ -18,6 +18,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
     private volatile int _queueLimit = int.MaxValue;
     private int _waiting;
     private long _refused;
+    private long _stalledClients;
 
     /// <summary>Sets --worker-connections and --max-queue (live: a reload may change them).</summary>
     public void Configure(int workerConnections, int queueLimit)
@@ -70,6 +71,33 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
 
     /// <summary>Requests refused with 503 since the last call: the queue was full, or no worker became ready in time.</summary>
     public long TakeRefusedCount() => Interlocked.Exchange(ref _refused, 0);
+
+    /// <summary>Counts a client disconnected for taking nothing of its response for --send-timeout.</summary>
+    public void CountStalledClient() => Interlocked.Increment(ref _stalledClients);
+
+    /// <summary>Clients disconnected at --send-timeout since the last call.</summary>
+    public long TakeStalledClientCount() => Interlocked.Exchange(ref _stalledClients, 0);
+
+    /// <summary>
+    /// Takes a worker out of the request path at once, from any thread: its socket refused a connection
+    /// or its control connection closed, so it is dead or dying. The arbiter learns the same from the
+    /// exit and publishes the rotation without it; until then no request picks it. True if it was open.
+    /// </summary>
+    public bool MarkUnreachable(string key, string reason)
+    {
+        WorkerLoad? load;
+        lock (_lock)
+        {
+            load = _known.GetValueOrDefault(key);
+        }
+        if (load is null || load.IsClosed)
+        {
+            return false;
+        }
+        load.Close();
+        onUnreachable(key, reason);
+        return true;
+    }
 
     /// <summary>
     /// Finds a worker for one request, waiting for a place if every worker is full (or none is ready).

@@ -76,6 +76,7 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         environment[WorkerProtocol.DataProtectionDirectoryVariable] = keyRingDirectory;
         environment[WorkerProtocol.ApplicationNameVariable] = options.App.Name;
         environment[WorkerProtocol.HeartbeatIntervalVariable] = ((int)HeartbeatInterval(options.Timeout).TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        environment[WorkerProtocol.HeaderAllowanceVariable] = Proxy.ForwardingRules.Allowance(options).ToString();
         environment["DOTNET_STARTUP_HOOKS"] = environment.TryGetValue("DOTNET_STARTUP_HOOKS", out var hooks) && !string.IsNullOrEmpty(hooks)
             ? $"{hooks}{Path.PathSeparator}{runtime.HookPath}"
             : runtime.HookPath;

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.DataProtection;
 //   TESTAPP_FAIL_AT_START=text   write text to stderr and exit 1 before the server starts
 //   TESTAPP_START_DELAY_MS=n     sleep n ms before the server starts (a slow or never-ready worker)
 //   TESTAPP_KEEPALIVE_MS=n       Kestrel closes connections idle for n ms (its default: 130 s)
+//   TESTAPP_ANNOUNCE=1           print "listening on ADDRESS" once listening (the app run alone, port 0)
 var builder = WebApplication.CreateBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 
@@ -27,6 +28,9 @@ if (int.TryParse(builder.Configuration["TESTAPP_KEEPALIVE_MS"], out var keepAliv
 {
     builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMilliseconds(keepAlive));
 }
+// Headers named X-Latin1-* are written as Latin-1 (obs-text), which an app may choose to send.
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.ResponseHeaderEncodingSelector =
+    name => name.StartsWith("X-Latin1", StringComparison.OrdinalIgnoreCase) ? System.Text.Encoding.Latin1 : null);
 
 // An app that keeps its own DataProtection keys (TESTAPP_KEYS_DIR) must keep them under the supervisor.
 if (builder.Configuration["TESTAPP_KEYS_DIR"] is { Length: > 0 } keysDirectory)
@@ -42,6 +46,11 @@ var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalV
 var release = builder.Configuration["Release"] ?? "";
 
 var app = builder.Build();
+if (builder.Configuration["TESTAPP_ANNOUNCE"] == "1")
+{
+    app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine("listening on " + string.Join(' ',
+        app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses)));
+}
 // Every request this process saw, so a test can show that one was stopped before it reached a worker.
 long served = 0;
 app.Use((context, next) =>
@@ -67,7 +76,7 @@ app.MapGet("/connection", (HttpContext context) => context.Connection.Id);
 app.MapGet("/requests", () => Interlocked.Read(ref served).ToString(System.Globalization.CultureInfo.InvariantCulture));
 var slowNow = 0;
 var slowPeak = 0;
-app.MapGet("/slow", async (int ms) =>
+app.MapMethods("/slow", ["GET", "POST"], async (int ms) =>
 {
     var concurrent = Interlocked.Increment(ref slowNow);
     InterlockedMax(ref slowPeak, concurrent);
@@ -186,6 +195,94 @@ app.MapGet("/headers", (HttpContext context, int n) =>
     return received.ToString(System.Globalization.CultureInfo.InvariantCulture);
 });
 
+// What the app saw of a request, every character shown as itself or \uXXXX, so that a test can compare
+// the app alone with the app behind the supervisor exactly.
+app.Map("/echo/{**rest}", (HttpContext context) =>
+{
+    var request = context.Request;
+    var text = new System.Text.StringBuilder();
+    text.Append($"{request.Method} {Escape(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()!.RawTarget)}\n");
+    text.Append($"path {Escape(request.Path.Value ?? "")} query {Escape(request.QueryString.Value ?? "")}\n");
+    foreach (var (name, values) in request.Headers.OrderBy(header => header.Key, StringComparer.OrdinalIgnoreCase))
+    {
+        foreach (var value in values)
+        {
+            text.Append($"{name.ToLowerInvariant()}: {Escape(value ?? "")}\n");
+        }
+    }
+    return Results.Text(text.ToString());
+});
+// A server-sent-events stream: the head at once, then an event every ms milliseconds.
+app.MapGet("/sse", async (HttpContext context, int events, int ms) =>
+{
+    context.Response.ContentType = "text/event-stream";
+    await context.Response.Body.FlushAsync();
+    for (var i = 0; i < events; i++)
+    {
+        await Task.Delay(ms);
+        await context.Response.WriteAsync($"data: event {i} at {DateTime.UtcNow:O}\n\n");
+        await context.Response.Body.FlushAsync();
+    }
+});
+app.MapMethods("/status/{code:int}", ["GET", "HEAD"], (HttpContext context, int code) =>
+{
+    context.Response.StatusCode = code;
+    context.Response.Headers["X-Status"] = code.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    if (code == 304 || code == 204 || HttpMethods.IsHead(context.Request.Method))
+    {
+        return Task.CompletedTask;
+    }
+    return context.Response.WriteAsync($"status {code}\n");
+});
+app.MapMethods("/sized", ["GET", "HEAD"], async (HttpContext context) =>
+{
+    context.Response.ContentLength = 11;
+    if (!HttpMethods.IsHead(context.Request.Method))
+    {
+        await context.Response.WriteAsync("eleven char");
+    }
+});
+app.MapGet("/obs-text", (HttpContext context) =>
+{
+    context.Response.Headers["X-Latin1-Name"] = "caf\u00e9 na\u00efve \u00ff";
+    return "obs-text\n";
+});
+app.MapGet("/big-header", (HttpContext context, int kb) =>
+{
+    context.Response.Headers["X-Big"] = new string('h', kb * 1024);
+    return "big header\n";
+});
+app.MapGet("/cookies", (HttpContext context, int n) =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        context.Response.Headers.Append("Set-Cookie", $"c{i}=v{i}; Path=/; HttpOnly");
+    }
+    return "cookies\n";
+});
+app.MapGet("/chunks", async (HttpContext context, int n, int ms) =>
+{
+    for (var i = 0; i < n; i++)
+    {
+        await context.Response.WriteAsync($"chunk {i}\n");
+        await context.Response.Body.FlushAsync();
+        await Task.Delay(ms);
+    }
+});
+app.MapGet("/trailers", async (HttpContext context) =>
+{
+    if (context.Response.SupportsTrailers())
+    {
+        context.Response.DeclareTrailer("x-checksum");
+    }
+    await context.Response.WriteAsync("body with trailers\n");
+    if (context.Response.SupportsTrailers())
+    {
+        context.Response.AppendTrailer("x-checksum", "abc123");
+        context.Response.AppendTrailer("x-trailer-latin", "fine");
+    }
+});
+
 var held = new List<byte[]>();
 app.MapGet("/allocate", (int mb) =>
 {
@@ -205,6 +302,16 @@ app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(na
 
 app.Run();
 return 0;
+
+static string Escape(string value)
+{
+    var escaped = new System.Text.StringBuilder();
+    foreach (var c in value)
+    {
+        escaped.Append(c is >= ' ' and <= '~' && c != '\\' ? c.ToString() : $"\\u{(int)c:x4}");
+    }
+    return escaped.ToString();
+}
 
 static void InterlockedMax(ref int target, int value)
 {

@@ -1,20 +1,23 @@
 using System.Buffers;
+using System.Text;
 
 namespace Supervisor.Proxy.Http2;
 
 /// <summary>
-/// Encodes a request's header block (RFC 7541): pseudo-headers from the static table, every other field
-/// as a literal without indexing. Indexing would save octets on a socket that costs nothing per octet,
-/// and would cost a table on both sides.
+/// Encodes a forwarded request's header block (RFC 7541): pseudo-headers from the static table, every
+/// other field as a literal without indexing. Indexing would save octets on a socket that costs nothing
+/// per octet, and would cost a table on both sides.
+/// <para>
+/// What the worker receives is what the app alone would have received for the same request, apart from
+/// what a proxy changes by right: the fields of <see cref="ForwardingRules"/> are left out, names are
+/// lowercase (HTTP/2 requires it), and X-Forwarded-For/-Proto/-Host carry the client's settled identity.
+/// Values are encoded in UTF-8: Kestrel decoded the client's octets as UTF-8, and the worker's Kestrel
+/// decodes them the same way, so the app sees the same string (an octet sequence that is not UTF-8 was
+/// already refused at the front, with the 400 the app would give).
+/// </para>
 /// </summary>
 internal static class RequestHeaderEncoder
 {
-    // Hop-by-hop fields: meaningless, and malformed, in HTTP/2 (RFC 9113 8.2.2). Host becomes :authority.
-    private static readonly HashSet<string> Skipped = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Host",
-    };
-
     private const byte IndexedGet = 0x82, IndexedPost = 0x83, IndexedSchemeHttp = 0x86;
     private const int MethodName = 2, PathName = 4, AuthorityName = 1;
 
@@ -23,21 +26,28 @@ internal static class RequestHeaderEncoder
     /// the target as the client sent it, the Host it settled on, and X-Forwarded-For, -Proto and -Host
     /// set from the client's settled identity (the front removed any the client sent).
     /// </summary>
-    public static (byte[] Buffer, int Length) Encode(HttpRequest request, string target)
+    public static EncodedRequest Encode(HttpRequest request, string target)
     {
         var writer = new Writer(ArrayPool<byte>.Shared.Rent(1024));
         var host = request.Host.Value ?? "";
         writer.PseudoHeaders(request.Method, target, host);
+        var namedInConnection = ForwardingRules.NamedInConnection(request.Headers);
         foreach (var (name, values) in request.Headers)
         {
-            if (name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase))
+            if (ForwardingRules.IsNotForwarded(name) || name.Equals("Host", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("Forwarded", StringComparison.OrdinalIgnoreCase) || (namedInConnection.Count > 0 && namedInConnection.Contains(name)))
             {
-                continue; // RFC 7239's header is not set from the settled identity, so it is dropped (as YARP's path does).
+                // Host becomes :authority; RFC 7239's Forwarded is not set from the settled identity, so it is dropped (as on YARP's path).
+                continue;
             }
             foreach (var value in values)
             {
                 writer.Field(name, value ?? "");
             }
+        }
+        if (ForwardingRules.KeepsTrailersTe(request))
+        {
+            writer.Field("te", "trailers");
         }
         if (request.HttpContext.Connection.RemoteIpAddress is { } client)
         {
@@ -45,13 +55,16 @@ internal static class RequestHeaderEncoder
         }
         writer.Field("x-forwarded-proto", request.Scheme);
         writer.Field("x-forwarded-host", host);
-        return (writer.Buffer, writer.Length);
+        return new EncodedRequest(writer.Buffer, writer.Length, writer.ListSize);
     }
 
     private struct Writer(byte[] buffer)
     {
         public byte[] Buffer = buffer;
         public int Length;
+
+        /// <summary>The header list size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 6.5.2).</summary>
+        public long ListSize;
 
         /// <summary>:scheme is always http: the worker's own socket is cleartext; X-Forwarded-Proto carries the client's.</summary>
         public void PseudoHeaders(string method, string path, string authority)
@@ -71,6 +84,7 @@ internal static class RequestHeaderEncoder
             Byte(IndexedSchemeHttp);
             Literal(PathName, path);
             Literal(AuthorityName, authority);
+            ListSize += (":method".Length + method.Length) + (":scheme".Length + 4) + (":path".Length + path.Length) + (":authority".Length + authority.Length) + (4 * HpackDecoder.EntryOverhead);
         }
 
         private void Byte(byte value)
@@ -83,40 +97,32 @@ internal static class RequestHeaderEncoder
         private void Literal(int nameIndex, string value)
         {
             Integer(4, 0x00, nameIndex);
-            String(value, lowercase: false);
+            Utf8String(value);
         }
 
-        /// <summary>
-        /// A literal without indexing with a new name, which HTTP/2 wants in lowercase; hop-by-hop fields
-        /// are left out, and TE unless it is "trailers".
-        /// </summary>
+        /// <summary>A literal without indexing with a new name, in lowercase as HTTP/2 requires.</summary>
         public void Field(string name, string value)
         {
-            if (Skipped.Contains(name) || (name.Equals("TE", StringComparison.OrdinalIgnoreCase) && !value.Equals("trailers", StringComparison.OrdinalIgnoreCase)))
-            {
-                return;
-            }
             Byte(0x00);
-            String(name, lowercase: true);
-            String(value, lowercase: false);
+            Integer(7, 0x00, name.Length);
+            Reserve(name.Length);
+            for (var i = 0; i < name.Length; i++)
+            {
+                // Kestrel accepted the name at the front, so it is an ASCII token.
+                var c = name[i];
+                Buffer[Length++] = (byte)(c is >= 'A' and <= 'Z' ? c + 32 : c);
+            }
+            var valueLength = Utf8String(value);
+            ListSize += name.Length + valueLength + HpackDecoder.EntryOverhead;
         }
 
-        private void String(string value, bool lowercase)
+        private int Utf8String(string value)
         {
-            Integer(7, 0x00, value.Length);
-            Reserve(value.Length);
-            var destination = Buffer.AsSpan(Length, value.Length);
-            for (var i = 0; i < value.Length; i++)
-            {
-                var c = value[i];
-                if (c > 0xFF)
-                {
-                    // Kestrel rejects such requests at the front; only a transform could put one here.
-                    throw new HttpRequestException($"a request header holds the character U+{(int)c:X4}, outside Latin-1");
-                }
-                destination[i] = lowercase && c is >= 'A' and <= 'Z' ? (byte)(c + 32) : (byte)c;
-            }
-            Length += value.Length;
+            var length = Encoding.UTF8.GetByteCount(value);
+            Integer(7, 0x00, length);
+            Reserve(length);
+            Length += Encoding.UTF8.GetBytes(value, Buffer.AsSpan(Length, length));
+            return length;
         }
 
         private void Integer(int prefixBits, byte high, int value)
@@ -150,4 +156,12 @@ internal static class RequestHeaderEncoder
             Buffer = larger;
         }
     }
+}
+
+/// <summary>A request's header block, in an array rented from the shared pool (<see cref="Return"/> it), and its header list size.</summary>
+internal readonly record struct EncodedRequest(byte[] Buffer, int Length, long ListSize)
+{
+    public ReadOnlyMemory<byte> Block => Buffer.AsMemory(0, Length);
+
+    public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
 }

@@ -1,188 +1,145 @@
-using System.Buffers.Binary;
 using System.Net.Sockets;
 
 namespace Supervisor.Proxy.Http2;
 
 /// <summary>
-/// One HTTP/2 cleartext connection to a worker's Unix socket, for requests without a body.
+/// One HTTP/2 cleartext connection to a worker's Unix socket: the socket and its two loops around a
+/// <see cref="ClientSession"/>, which holds the protocol state. Every call into the session is made under
+/// one lock; the streams it touched are signalled after the lock is released.
 /// <para>
-/// Writes: frames are appended to a buffer under a lock, and one flush at a time, queued to the thread
-/// pool, sends whatever has gathered, so that one write carries the HEADERS of many requests.
-/// Reads: one loop parses frames and feeds each <see cref="WorkerStream"/>; responses complete inline.
+/// Writes: requests append frames to the session's output, and one flush at a time, queued to the thread
+/// pool, sends whatever has gathered, so one write carries the HEADERS of many requests. Reads: one loop
+/// hands what arrives to the session and wakes the streams it fed; responses continue inline.
+/// </para>
+/// <para>
+/// Ends: the worker's GOAWAY retires the connection (no new stream; the open ones finish); a protocol
+/// error sends GOAWAY and fails every stream; a lost socket fails every stream. In each case a stream
+/// whose request never left the socket fails as not sent, so the forwarder can send it again.
 /// </para>
 /// </summary>
-internal sealed class WorkerConnection
+internal sealed class WorkerConnection : IStreamOwner
 {
-    /// <summary>The window each stream starts with (SETTINGS_INITIAL_WINDOW_SIZE): what one response may have buffered here.</summary>
-    public const int StreamWindow = 256 * 1024;
+    // The worker's SETTINGS come at once from a live Kestrel; a worker silent this long is not taking
+    // connections, and the request goes elsewhere.
+    private static readonly TimeSpan SettingsTimeout = TimeSpan.FromSeconds(10);
 
-    // Credited as soon as data arrives: each stream's own window bounds what is buffered, and a
-    // connection window credited only as clients read would let one slow client stall the others.
-    private const int ConnectionWindow = 16 * 1024 * 1024;
-    private const int MaxHeaderBlock = 256 * 1024;
-    private const int DefaultPeerMaxStreams = 100; // Kestrel's; replaced by the worker's SETTINGS.
+    // After a protocol error, how long the GOAWAY may take to leave before the socket is closed anyway.
+    private static readonly TimeSpan GoAwayLinger = TimeSpan.FromSeconds(1);
 
     private readonly Socket _socket;
     private readonly string _worker;
-    private readonly Action<WorkerConnection> _onClosed;
+    private readonly Action<WorkerConnection> _onRetired;
     private readonly Lock _lock = new();
-    private readonly Dictionary<int, WorkerStream> _streams = [];
-    private readonly HpackDecoder _decoder = new();
-    private readonly List<KeyValuePair<string, string>> _fields = [];
-    private readonly List<WorkerStream> _answered = [];
-    private byte[] _pending = new byte[16 * 1024];
-    private byte[] _spare = new byte[16 * 1024];
-    private int _pendingLength;
+    private readonly ClientSession _session;
+    private readonly TaskCompletionSource _settingsReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _flushing;
-    private int _nextStreamId = 1;
-    private int _peerMaxStreams = DefaultPeerMaxStreams;
-    private int _peerMaxFrame = Http2Frame.DefaultMaxPayload;
-    private int _connectionUnacknowledged;
-    private bool _acceptsStreams = true;
     private bool _closed;
+    private bool _disposeAfterFlush;
+    private int _retired;
+    private volatile int _activeStreams;
+    private volatile bool _acceptsStreams = true;
 
-    // A header block split over HEADERS and CONTINUATION frames.
-    private byte[]? _headerBlock;
-    private int _headerBlockLength;
-    private int _headerBlockStream;
-    private bool _headerBlockEndsStream;
-
-    private WorkerConnection(Socket socket, string worker, Action<WorkerConnection> onClosed)
+    private WorkerConnection(Socket socket, string worker, Action<WorkerConnection> onRetired)
     {
         _socket = socket;
         _worker = worker;
-        _onClosed = onClosed;
+        _onRetired = onRetired;
+        _session = new ClientSession(worker);
     }
 
     /// <summary>Streams in flight (read without the lock: the pool only uses it to choose).</summary>
-    public int ActiveStreams => _streams.Count;
+    public int ActiveStreams => _activeStreams;
 
-    /// <summary>False once the connection failed, closed or was told to go away: it takes no new stream.</summary>
-    public bool AcceptsStreams => Volatile.Read(ref _acceptsStreams);
+    /// <summary>False while the connection is full or congested, and for good once it is retired.</summary>
+    public bool AcceptsStreams => _acceptsStreams;
 
-    public static async Task<WorkerConnection> OpenAsync(string worker, string socketPath, Action<WorkerConnection> onClosed, CancellationToken cancellationToken)
+    /// <summary>Connects, sends the preface and waits for the worker's SETTINGS, so that its limits are known before the first request.</summary>
+    /// <exception cref="RequestNotSentException">The worker cannot be connected to, or does not answer.</exception>
+    public static async Task<WorkerConnection> OpenAsync(string worker, string socketPath, Action<WorkerConnection> onRetired)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath));
         }
         catch (SocketException exception)
         {
             socket.Dispose();
-            throw new HttpRequestException($"cannot connect to worker {worker} at {socketPath}: {exception.Message}", exception);
+            // Refused or missing: nothing listens there any more. Busy (a full backlog): the worker lives.
+            var unreachable = exception.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable
+                || exception.SocketErrorCode == SocketError.NotConnected || !File.Exists(socketPath);
+            throw new RequestNotSentException($"cannot connect to worker {worker}: {exception.Message}", unreachable, exception);
         }
-        var connection = new WorkerConnection(socket, worker, onClosed);
-        connection.SendPreface();
+        var connection = new WorkerConnection(socket, worker, onRetired);
+        connection.ScheduleFlush();
         _ = connection.ReadLoopAsync();
+        try
+        {
+            await connection._settingsReceived.Task.WaitAsync(SettingsTimeout);
+        }
+        catch (TimeoutException)
+        {
+            connection.OnConnectionError(new Http2ConnectionException(Http2Frame.ErrorCode.SettingsTimeout, $"no SETTINGS within {SettingsTimeout.TotalSeconds} s"));
+            throw new RequestNotSentException($"worker {worker} sent no SETTINGS within {SettingsTimeout.TotalSeconds} s of a new connection");
+        }
+        catch (Exception exception) when (exception is not RequestNotSentException)
+        {
+            throw new RequestNotSentException($"worker {worker} closed a new connection before its SETTINGS: {exception.Message}", innerException: exception);
+        }
         return connection;
     }
 
-    /// <summary>Sends <paramref name="stream"/>'s request, whose header block is given, unless this connection is full or closing.</summary>
-    public bool TryStart(WorkerStream stream, ReadOnlySpan<byte> headerBlock)
+    /// <summary>Sends <paramref name="stream"/>'s request unless this connection cannot take it now.</summary>
+    /// <param name="headerListSize">The request's header list size as SETTINGS_MAX_HEADER_LIST_SIZE counts it.</param>
+    public StartResult TryStart(WorkerStream stream, ReadOnlySpan<byte> headerBlock, long headerListSize)
     {
         lock (_lock)
         {
-            if (!_acceptsStreams || ActiveStreams >= _peerMaxStreams)
+            if (_closed || !_session.CanOpenStream)
             {
-                return false;
+                return StartResult.Busy;
             }
-            var id = _nextStreamId;
-            if (id > int.MaxValue - 2)
+            if (headerListSize > _session.PeerMaxHeaderListSize)
             {
-                _acceptsStreams = false; // Stream ids are spent: the pool opens a new connection.
-                return false;
+                return StartResult.HeaderListTooLarge;
             }
-            _nextStreamId += 2;
-            stream.Attach(this, id);
-            _streams[id] = stream;
-            var first = true;
-            do
-            {
-                var length = Math.Min(headerBlock.Length, _peerMaxFrame);
-                var last = length == headerBlock.Length;
-                var flags = (byte)((first ? Http2Frame.Flags.EndStream : 0) | (last ? Http2Frame.Flags.EndHeaders : 0));
-                var frame = Append(length, first ? Http2Frame.Type.Headers : Http2Frame.Type.Continuation, flags, id);
-                headerBlock[..length].CopyTo(frame);
-                headerBlock = headerBlock[length..];
-                first = false;
-            }
-            while (headerBlock.Length > 0);
+            _session.Open(stream, headerBlock, this);
+            PublishState();
         }
         ScheduleFlush();
-        return true;
+        return StartResult.Started;
     }
 
-    /// <summary>Tells the worker to stop the stream, unless it has already ended.</summary>
-    public void Reset(WorkerStream stream, int errorCode)
+    /// <summary>Ends a stream from this side with RST_STREAM <paramref name="errorCode"/>, unless it has already ended.</summary>
+    public void Reset(WorkerStream stream, int errorCode, Exception failure)
     {
+        WorkerStream[] touched;
         lock (_lock)
         {
-            if (!_streams.Remove(stream.Id))
+            if (_closed)
             {
                 return;
             }
-            AppendInt32Frame(Http2Frame.Type.RstStream, stream.Id, errorCode);
+            _session.Reset(stream, errorCode, failure);
+            touched = _session.TakeTouched();
+            PublishState();
         }
+        Signal(touched);
         ScheduleFlush();
     }
 
-    /// <summary>Gives back window for octets the proxy has read from a stream.</summary>
-    public void GrantStreamWindow(int streamId, int increment)
+    /// <summary>Gives back window for octets the forwarder has read from a stream.</summary>
+    public void GrantStreamWindow(WorkerStream stream, int increment)
     {
         lock (_lock)
         {
-            if (!_streams.ContainsKey(streamId))
+            if (_closed)
             {
                 return;
             }
-            AppendInt32Frame(Http2Frame.Type.WindowUpdate, streamId, increment);
+            _session.GrantStreamWindow(stream, increment);
         }
         ScheduleFlush();
-    }
-
-    private void SendPreface()
-    {
-        lock (_lock)
-        {
-            var preface = Http2Frame.ClientPreface;
-            preface.CopyTo(Reserve(preface.Length));
-            _pendingLength += preface.Length;
-            var settings = Append(12, Http2Frame.Type.Settings, 0, 0);
-            WriteSetting(settings, Http2Frame.Setting.EnablePush, 0);
-            WriteSetting(settings[6..], Http2Frame.Setting.InitialWindowSize, StreamWindow);
-            // The connection starts with 65,535 octets of window, like every stream.
-            AppendInt32Frame(Http2Frame.Type.WindowUpdate, 0, ConnectionWindow - 65_535);
-        }
-        ScheduleFlush();
-    }
-
-    private static void WriteSetting(Span<byte> destination, ushort id, int value)
-    {
-        BinaryPrimitives.WriteUInt16BigEndian(destination, id);
-        BinaryPrimitives.WriteInt32BigEndian(destination[2..], value);
-    }
-
-    // Under _lock: appends a frame header and returns the space for its payload.
-    private Span<byte> Append(int payloadLength, byte type, byte flags, int streamId)
-    {
-        var frame = Reserve(Http2Frame.HeaderLength + payloadLength);
-        Http2Frame.WriteHeader(frame, payloadLength, type, flags, streamId);
-        _pendingLength += Http2Frame.HeaderLength + payloadLength;
-        return frame.Slice(Http2Frame.HeaderLength, payloadLength);
-    }
-
-    // Under _lock: RST_STREAM and WINDOW_UPDATE, whose payload is one 32-bit value.
-    private void AppendInt32Frame(byte type, int streamId, int value) =>
-        BinaryPrimitives.WriteInt32BigEndian(Append(4, type, 0, streamId), value);
-
-    private Span<byte> Reserve(int count)
-    {
-        if (_pending.Length - _pendingLength < count)
-        {
-            Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + count));
-        }
-        return _pending.AsSpan(_pendingLength, count);
     }
 
     // The flush runs as a thread-pool work item, not on the request's own thread: a request's thread
@@ -194,7 +151,7 @@ internal sealed class WorkerConnection
     {
         lock (_lock)
         {
-            if (_flushing || _closed)
+            if (_flushing || !_session.Output.HasPending || (_closed && !_disposeAfterFlush))
             {
                 return;
             }
@@ -213,36 +170,45 @@ internal sealed class WorkerConnection
                 int length;
                 lock (_lock)
                 {
-                    if (_pendingLength == 0 || _closed)
+                    if (!_session.Output.HasPending)
                     {
                         _flushing = false;
+                        if (_disposeAfterFlush)
+                        {
+                            _socket.Dispose(); // The GOAWAY is out: the connection ends here.
+                        }
                         return;
                     }
-                    buffer = _pending;
-                    length = _pendingLength;
-                    _pending = _spare;
-                    _pendingLength = 0;
+                    (buffer, length) = _session.Output.Take();
                 }
                 for (var sent = 0; sent < length;)
                 {
-                    sent += await _socket.SendAsync(buffer.AsMemory(sent, length - sent), SocketFlags.None);
+                    var count = await _socket.SendAsync(buffer.AsMemory(sent, length - sent), SocketFlags.None);
+                    _session.Output.OnSent(count);
+                    sent += count;
                 }
                 lock (_lock)
                 {
-                    _spare = buffer;
+                    _session.Output.Return(buffer);
                 }
             }
         }
-        catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+        catch (Exception exception)
         {
-            Close(new HttpRequestException($"worker {_worker} stopped reading its connection: {exception.Message}", exception));
+            // Whatever failed, the writer stops here, so the connection must end with it.
+            lock (_lock)
+            {
+                _flushing = false;
+            }
+            OnConnectionLost(new HttpRequestException($"worker {_worker} stopped reading its connection: {exception.Message}", exception));
         }
     }
 
     private async Task ReadLoopAsync()
     {
+        // Room for a whole frame (SETTINGS_MAX_FRAME_SIZE is never raised) and then some.
         var buffer = new byte[64 * 1024];
-        int start = 0, end = 0;
+        var end = 0;
         try
         {
             while (true)
@@ -250,287 +216,130 @@ internal sealed class WorkerConnection
                 var read = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None);
                 if (read == 0)
                 {
-                    throw new IOException($"worker {_worker} closed its connection");
+                    OnConnectionLost(new HttpRequestException($"worker {_worker} closed its connection"));
+                    return;
                 }
                 end += read;
-                while (end - start >= Http2Frame.HeaderLength)
+                WorkerStream[] touched;
+                int consumed;
+                bool settingsReceived, finished;
+                lock (_lock)
                 {
-                    var frame = buffer.AsSpan(start, end - start);
-                    var length = (frame[0] << 16) | (frame[1] << 8) | frame[2];
-                    if (length > Http2Frame.DefaultMaxPayload)
+                    if (_closed)
                     {
-                        throw new IOException($"worker {_worker} sent a frame of {length} octets, above the {Http2Frame.DefaultMaxPayload} allowed");
+                        return;
                     }
-                    if (frame.Length < Http2Frame.HeaderLength + length)
-                    {
-                        break;
-                    }
-                    var streamId = BinaryPrimitives.ReadInt32BigEndian(frame[5..]) & int.MaxValue;
-                    OnFrame(frame[3], frame[4], streamId, frame.Slice(Http2Frame.HeaderLength, length));
-                    start += Http2Frame.HeaderLength + length;
+                    consumed = _session.Receive(buffer.AsSpan(0, end));
+                    touched = _session.TakeTouched();
+                    settingsReceived = _session.PeerSettingsReceived;
+                    finished = _session.Exhausted && _session.ActiveStreams == 0;
+                    PublishState();
                 }
-                PublishAnswered();
-                // Keep the partial frame at the front: the buffer always has room for a whole one.
-                buffer.AsSpan(start, end - start).CopyTo(buffer);
-                end -= start;
-                start = 0;
+                // The responses parsed in one read continue only now, when the rest of what was read
+                // (their body, most often) is already in their streams.
+                Signal(touched);
+                if (settingsReceived)
+                {
+                    _settingsReceived.TrySetResult();
+                }
+                ScheduleFlush();
+                buffer.AsSpan(consumed, end - consumed).CopyTo(buffer);
+                end -= consumed;
+                if (finished)
+                {
+                    OnConnectionLost(new HttpRequestException($"worker {_worker} closed the connection (GOAWAY)"));
+                    return;
+                }
             }
+        }
+        catch (Http2ConnectionException exception)
+        {
+            OnConnectionError(exception);
+        }
+        catch (HpackException exception)
+        {
+            OnConnectionError(new Http2ConnectionException(Http2Frame.ErrorCode.CompressionError, exception.Message));
         }
         catch (Exception exception)
         {
-            PublishAnswered();
-            Close(exception is HttpRequestException or IOException
-                ? exception
-                : new IOException($"worker {_worker} broke the HTTP/2 protocol: {exception.Message}", exception));
+            OnConnectionLost(new HttpRequestException($"worker {_worker}'s connection failed: {exception.Message}", exception));
         }
     }
 
-    // The responses parsed in one read continue only now, when the rest of what was read (their body,
-    // most often) is already in their streams.
-    private void PublishAnswered()
+    // Under _lock: what the pool reads without it.
+    private void PublishState()
     {
-        foreach (var stream in _answered)
+        _activeStreams = _session.ActiveStreams;
+        _acceptsStreams = !_closed && _session.CanOpenStream;
+        if ((_closed || _session.Exhausted) && Interlocked.Exchange(ref _retired, 1) == 0)
         {
-            stream.Publish();
-        }
-        _answered.Clear();
-    }
-
-    private void OnFrame(byte type, byte flags, int streamId, ReadOnlySpan<byte> payload)
-    {
-        if (_headerBlock is not null && type != Http2Frame.Type.Continuation)
-        {
-            throw new IOException("a header block interrupted by another frame");
-        }
-        switch (type)
-        {
-            case Http2Frame.Type.Data:
-                OnData(flags, streamId, payload);
-                return;
-            case Http2Frame.Type.Headers:
-                payload = WithoutPadding(flags, payload);
-                if ((flags & Http2Frame.Flags.Priority) != 0)
-                {
-                    payload = payload[5..];
-                }
-                _headerBlockStream = streamId;
-                _headerBlockEndsStream = (flags & Http2Frame.Flags.EndStream) != 0;
-                OnHeaderFragment(flags, payload);
-                return;
-            case Http2Frame.Type.Continuation:
-                if (_headerBlock is null || streamId != _headerBlockStream)
-                {
-                    throw new IOException("a CONTINUATION frame without its HEADERS");
-                }
-                OnHeaderFragment(flags, payload);
-                return;
-            case Http2Frame.Type.RstStream:
-                var code = BinaryPrimitives.ReadInt32BigEndian(payload);
-                if (Take(streamId) is { } reset)
-                {
-                    reset.Fail(code == Http2Frame.ErrorCode.RefusedStream
-                        ? new RefusedStreamException($"worker {_worker} refused the stream before processing it")
-                        : new HttpRequestException($"worker {_worker} reset the stream (HTTP/2 error {code})"));
-                }
-                return;
-            case Http2Frame.Type.Settings:
-                if ((flags & Http2Frame.Flags.Ack) == 0)
-                {
-                    OnSettings(payload);
-                }
-                return;
-            case Http2Frame.Type.Ping:
-                if ((flags & Http2Frame.Flags.Ack) == 0)
-                {
-                    lock (_lock)
-                    {
-                        payload.CopyTo(Append(8, Http2Frame.Type.Ping, Http2Frame.Flags.Ack, 0));
-                    }
-                    ScheduleFlush();
-                }
-                return;
-            case Http2Frame.Type.GoAway:
-                OnGoAway(BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue, BinaryPrimitives.ReadInt32BigEndian(payload[4..]));
-                return;
-            case Http2Frame.Type.PushPromise:
-                throw new IOException("a PUSH_PROMISE, though push was disabled");
-            default:
-                return; // WINDOW_UPDATE (this client sends no data), PRIORITY, and unknown types.
+            // Off the pool's list at once: it will never take another stream.
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection._onRetired(connection), this, preferLocal: false);
         }
     }
 
-    private void OnData(byte flags, int streamId, ReadOnlySpan<byte> payload)
+    // The worker broke the protocol: tell it why (GOAWAY), fail every stream, and close once the GOAWAY is out.
+    private void OnConnectionError(Http2ConnectionException error)
     {
-        var frameLength = payload.Length;
-        payload = WithoutPadding(flags, payload);
-        _connectionUnacknowledged += frameLength;
-        var padding = frameLength - payload.Length;
-        var endStream = (flags & Http2Frame.Flags.EndStream) != 0;
-        var grantConnection = _connectionUnacknowledged >= ConnectionWindow / 2;
-        if (grantConnection || padding > 0)
-        {
-            lock (_lock)
-            {
-                if (grantConnection)
-                {
-                    AppendInt32Frame(Http2Frame.Type.WindowUpdate, 0, _connectionUnacknowledged);
-                    _connectionUnacknowledged = 0;
-                }
-                // Padding counts against the stream's window but is never read: given back at once.
-                if (padding > 0 && !endStream && _streams.ContainsKey(streamId))
-                {
-                    AppendInt32Frame(Http2Frame.Type.WindowUpdate, streamId, padding);
-                }
-            }
-            ScheduleFlush();
-        }
-        var stream = endStream ? Take(streamId) : Find(streamId);
-        stream?.OnData(payload, endStream);
-    }
-
-    private void OnHeaderFragment(byte flags, ReadOnlySpan<byte> fragment)
-    {
-        if ((flags & Http2Frame.Flags.EndHeaders) != 0 && _headerBlock is null)
-        {
-            OnHeaderBlock(fragment); // The usual case: the whole block in one frame.
-            return;
-        }
-        _headerBlock ??= new byte[Math.Max(fragment.Length, 4096)];
-        if (_headerBlockLength + fragment.Length > MaxHeaderBlock)
-        {
-            throw new IOException($"a header block above {MaxHeaderBlock} octets");
-        }
-        if (_headerBlock.Length < _headerBlockLength + fragment.Length)
-        {
-            Array.Resize(ref _headerBlock, Math.Max(_headerBlock.Length * 2, _headerBlockLength + fragment.Length));
-        }
-        fragment.CopyTo(_headerBlock.AsSpan(_headerBlockLength));
-        _headerBlockLength += fragment.Length;
-        if ((flags & Http2Frame.Flags.EndHeaders) != 0)
-        {
-            var block = _headerBlock;
-            _headerBlock = null;
-            OnHeaderBlock(block.AsSpan(0, _headerBlockLength));
-            _headerBlockLength = 0;
-        }
-    }
-
-    private void OnHeaderBlock(ReadOnlySpan<byte> block)
-    {
-        _fields.Clear();
-        _decoder.Decode(block, _fields); // Always: the dynamic table must follow every block, even a discarded one.
-        var endStream = _headerBlockEndsStream;
-        var stream = endStream ? Take(_headerBlockStream) : Find(_headerBlockStream);
-        if (stream is null)
-        {
-            return; // A stream this side reset.
-        }
-        try
-        {
-            if (stream.OnHeaders(_fields, endStream))
-            {
-                _answered.Add(stream);
-            }
-        }
-        catch (IOException exception)
-        {
-            Reset(stream, Http2Frame.ErrorCode.ProtocolError);
-            stream.Fail(new HttpRequestException($"worker {_worker} sent {exception.Message}", exception));
-        }
-    }
-
-    private void OnSettings(ReadOnlySpan<byte> payload)
-    {
-        lock (_lock)
-        {
-            for (; payload.Length >= 6; payload = payload[6..])
-            {
-                var value = BinaryPrimitives.ReadInt32BigEndian(payload[2..]);
-                switch (BinaryPrimitives.ReadUInt16BigEndian(payload))
-                {
-                    case Http2Frame.Setting.MaxConcurrentStreams:
-                        _peerMaxStreams = value;
-                        break;
-                    case Http2Frame.Setting.MaxFrameSize:
-                        _peerMaxFrame = Math.Clamp(value, Http2Frame.DefaultMaxPayload, 16_777_215); // RFC 9113's bounds.
-                        break;
-                }
-            }
-            Append(0, Http2Frame.Type.Settings, Http2Frame.Flags.Ack, 0);
-        }
-        ScheduleFlush();
-    }
-
-    // The worker closes the connection (idle for its keep-alive timeout, or shutting down): streams up
-    // to lastStreamId will be answered, later ones were never processed, and no new one may start here.
-    private void OnGoAway(int lastStreamId, int errorCode)
-    {
-        List<WorkerStream> refused;
-        lock (_lock)
-        {
-            _acceptsStreams = false;
-            refused = [.. _streams.Values.Where(stream => stream.Id > lastStreamId)];
-            foreach (var stream in refused)
-            {
-                _streams.Remove(stream.Id);
-            }
-        }
-        foreach (var stream in refused)
-        {
-            stream.Fail(new RefusedStreamException($"worker {_worker} closed the connection (GOAWAY, HTTP/2 error {errorCode}) before taking the request"));
-        }
-        _onClosed(this);
-    }
-
-    private static ReadOnlySpan<byte> WithoutPadding(byte flags, ReadOnlySpan<byte> payload)
-    {
-        if ((flags & Http2Frame.Flags.Padded) == 0)
-        {
-            return payload;
-        }
-        var padding = payload[0];
-        if (padding >= payload.Length)
-        {
-            throw new IOException("padding longer than its frame");
-        }
-        return payload[1..^padding];
-    }
-
-    private WorkerStream? Find(int streamId)
-    {
-        lock (_lock)
-        {
-            return _streams.GetValueOrDefault(streamId);
-        }
-    }
-
-    private WorkerStream? Take(int streamId)
-    {
-        lock (_lock)
-        {
-            return _streams.Remove(streamId, out var stream) ? stream : null;
-        }
-    }
-
-    private void Close(Exception reason)
-    {
-        WorkerStream[] orphans;
+        var reason = new HttpRequestException($"worker {_worker} broke HTTP/2: {error.Message} ({Http2Frame.ErrorCode.Name(error.ErrorCode)})", error);
+        WorkerStream[] touched;
         lock (_lock)
         {
             if (_closed)
             {
                 return;
             }
-            _closed = true;
-            _acceptsStreams = false;
-            orphans = [.. _streams.Values];
-            _streams.Clear();
+            _session.WriteGoAway(error.ErrorCode, error.Message);
+            touched = End(reason);
+            _disposeAfterFlush = true;
+        }
+        Signal(touched);
+        ScheduleFlush();
+        _ = Task.Delay(GoAwayLinger).ContinueWith(static (_, socket) => ((Socket)socket!).Dispose(), _socket, TaskScheduler.Default);
+    }
+
+    private void OnConnectionLost(Exception reason)
+    {
+        WorkerStream[] touched;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            touched = End(reason);
         }
         _socket.Dispose();
-        foreach (var stream in orphans)
-        {
-            stream.Fail(reason is HttpRequestException ? reason : new HttpRequestException(reason.Message, reason));
-        }
-        _onClosed(this);
+        Signal(touched);
     }
+
+    // Under _lock.
+    private WorkerStream[] End(Exception reason)
+    {
+        _closed = true;
+        _session.FailAll(reason);
+        PublishState();
+        _settingsReceived.TrySetException(reason);
+        return _session.TakeTouched();
+    }
+
+    private static void Signal(WorkerStream[] streams)
+    {
+        foreach (var stream in streams)
+        {
+            stream.Signal();
+        }
+    }
+}
+
+/// <summary>What <see cref="WorkerConnection.TryStart"/> did with a request.</summary>
+internal enum StartResult
+{
+    Started,
+
+    /// <summary>The connection is at the worker's stream limit, congested, or retired: try another.</summary>
+    Busy,
+
+    /// <summary>The request's headers are above the worker's SETTINGS_MAX_HEADER_LIST_SIZE: no connection to it will take them.</summary>
+    HeaderListTooLarge,
 }

@@ -2,14 +2,14 @@ namespace Supervisor.Proxy.Http2;
 
 /// <summary>
 /// The HTTP/2 connections to one worker. A request goes on the connection with the fewest streams in
-/// flight; a new connection is opened only when every one has the worker's maximum of streams
-/// (Kestrel's 100), as HttpClient does. Closed connections leave the pool by themselves.
+/// flight; a new connection is opened only when every one is at the worker's stream limit (Kestrel's
+/// 100), as HttpClient does. Connections that will take no more streams leave the pool at once.
 /// </summary>
 internal sealed class WorkerConnectionPool(string worker, string socketPath, Action<WorkerConnectionPool> onEmpty)
 {
     // The dispatcher's --worker-connections bounds the streams per worker; this bounds the sockets if it is very large.
     private const int MaxConnections = 64;
-    private const int MaxRefusedConnections = 3;
+    private const int MaxRefusingConnections = 3;
 
     private readonly Lock _lock = new();
     private volatile WorkerConnection[] _connections = [];
@@ -17,26 +17,29 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
 
     public string Worker => worker;
 
-    public async ValueTask StartAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, CancellationToken cancellationToken)
+    /// <summary>Sends the request on a connection to this worker, opening one if every one is full.</summary>
+    /// <exception cref="RequestNotSentException">The worker could not be connected to, or kept closing new connections.</exception>
+    public async ValueTask<StartResult> StartAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, long headerListSize, CancellationToken cancellationToken)
     {
-        // A new connection may be full already, its streams taken by the requests that waited with
-        // this one: then another is opened (MaxConnections bounds that). One that takes no stream at
-        // all (a worker on its way out) counts against a few tries, so that this is never a spin.
-        var refusals = 0;
+        // A new connection may be full already, its streams taken by the requests that waited with this
+        // one: then another is opened (MaxConnections bounds that). One that takes no stream at all (a
+        // worker on its way out) counts against a few tries, so that this is never a spin.
+        var refusing = 0;
         while (true)
         {
-            if (LeastBusy() is { } connection && connection.TryStart(stream, headerBlock.Span))
+            if (LeastBusy() is { } connection && connection.TryStart(stream, headerBlock.Span, headerListSize) is not StartResult.Busy and var result)
             {
-                return;
+                return result;
             }
             var opened = await OpenOneAsync(cancellationToken);
-            if (opened.TryStart(stream, headerBlock.Span))
+            var onOpened = opened.TryStart(stream, headerBlock.Span, headerListSize);
+            if (onOpened != StartResult.Busy)
             {
-                return;
+                return onOpened;
             }
-            if (!opened.AcceptsStreams && ++refusals == MaxRefusedConnections)
+            if (!opened.AcceptsStreams && opened.ActiveStreams == 0 && ++refusing == MaxRefusingConnections)
             {
-                throw new HttpRequestException($"worker {worker} closed {MaxRefusedConnections} new HTTP/2 connections before taking the request");
+                throw new RequestNotSentException($"worker {worker} closed {MaxRefusingConnections} new connections before taking the request");
             }
         }
     }
@@ -78,10 +81,13 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
         try
         {
             // Not the request's token: the connection serves every request after it.
-            var connection = await WorkerConnection.OpenAsync(worker, socketPath, Remove, CancellationToken.None);
+            var connection = await WorkerConnection.OpenAsync(worker, socketPath, Retire);
             lock (_lock)
             {
-                _connections = [.. _connections, connection];
+                if (connection.AcceptsStreams || connection.ActiveStreams > 0)
+                {
+                    _connections = [.. _connections, connection];
+                }
             }
             return connection;
         }
@@ -94,7 +100,7 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
         }
     }
 
-    private void Remove(WorkerConnection connection)
+    private void Retire(WorkerConnection connection)
     {
         bool empty;
         lock (_lock)

@@ -100,20 +100,40 @@ public sealed class WorkerClientTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task A_worker_that_dies_with_a_request_in_flight_gets_the_client_a_502_and_the_log_a_reason()
+    public async Task A_get_in_flight_at_a_worker_that_dies_is_sent_again_and_served_by_its_replacement()
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
         using var client = supervisor.CreateClient();
         var worker = supervisor.BootedWorkerPids.Single();
 
-        var inFlight = client.GetAsync("/slow?ms=20000");
+        var inFlight = client.GetAsync("/slow?ms=1000");
+        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        Posix.Kill(worker, Posix.SIGKILL);
+
+        // Idempotent, and nothing of its response had come: sent again once (RFC 9110 9.2.2), as nginx does.
+        using var response = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain($"in {worker}", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await supervisor.WaitForLogAsync(@"Request GET /slow\?ms=1000 was in flight at worker \S+ when worker \S+ closed its connection, before any of the response came; sending it again", TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_post_in_flight_at_a_worker_that_dies_gets_a_502_and_the_log_a_reason()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+        var worker = supervisor.BootedWorkerPids.Single();
+
+        // No body: the front's own client carries it. Not idempotent: never sent twice.
+        var inFlight = client.PostAsync("/slow?ms=20000", content: null);
         await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
         Posix.Kill(worker, Posix.SIGKILL);
 
         using var response = await inFlight;
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        await supervisor.WaitForLogAsync($@"GET /slow\?ms=20000 to worker \S+ answered 502: worker \S+ closed its connection", TimeSpan.FromSeconds(5));
+        await supervisor.WaitForLogAsync($@"POST /slow\?ms=20000 to worker \S+ answered 502: worker \S+ closed its connection", TimeSpan.FromSeconds(5));
     }
 
     [Fact]
