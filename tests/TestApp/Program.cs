@@ -220,7 +220,7 @@ app.MapGet("/sse", async (HttpContext context, int events, int ms) =>
     for (var i = 0; i < events; i++)
     {
         await Task.Delay(ms);
-        await context.Response.WriteAsync($"data: event {i} at {DateTime.UtcNow:O}\n\n");
+        await context.Response.WriteAsync($"data: event {i}\n\n");
         await context.Response.Body.FlushAsync();
     }
 });
