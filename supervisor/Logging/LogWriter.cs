@@ -7,7 +7,7 @@ namespace Supervisor.Logging;
 /// One log destination (a file, or stdout/stderr), written by a background task from a bounded queue.
 /// Whoever logs (the request path, the arbiter's loop, a worker's output reader) only enqueues: a slow
 /// disk or a blocked pipe never stalls them. When the queue is full, lines are dropped and counted, and
-/// the count is reported once the destination keeps up again. <see cref="Reopen"/> (SIGUSR1) closes and
+/// so are lines a full disk refused; the count is reported in the error log as the pump goes on. <see cref="Reopen"/> (SIGUSR1) closes and
 /// reopens the file between two lines, so logrotate's move-then-signal loses none.
 /// </summary>
 internal sealed class LogWriter : IAsyncDisposable
@@ -26,6 +26,7 @@ internal sealed class LogWriter : IAsyncDisposable
     private volatile string _destination;
     private volatile bool _reopenRequested;
     private long _dropped;
+    private int _unflushedLines;
     private StreamWriter? _output;
     private string? _openDestination;
 
@@ -110,7 +111,7 @@ internal sealed class LogWriter : IAsyncDisposable
             var dropped = Dropped;
             if (dropped != reportedDropped)
             {
-                _reportProblem($"{dropped - reportedDropped} lines of the {_name} were dropped: its destination could not keep up ({dropped} in all)");
+                _reportProblem($"{dropped - reportedDropped} lines of the {_name} were lost: its destination could not keep up or could not be written ({dropped} in all)");
                 reportedDropped = dropped;
             }
         }
@@ -152,6 +153,8 @@ internal sealed class LogWriter : IAsyncDisposable
         return new StreamWriter(stream, Utf8, bufferSize: 16384) { AutoFlush = false };
     }
 
+    // Lines go to the writer's buffer and reach the destination at the next flush (or when the buffer
+    // fills): a full disk fails either, and the lines that were in the buffer are lost and counted.
     private void TryWrite(string line)
     {
         try
@@ -161,10 +164,11 @@ internal sealed class LogWriter : IAsyncDisposable
             {
                 _output?.Write('\n');
             }
+            _unflushedLines++;
         }
         catch (IOException)
         {
-            Interlocked.Increment(ref _dropped); // A full disk: count the line, keep going.
+            CountLostBuffer(lostWithIt: 1);
         }
     }
 
@@ -173,9 +177,18 @@ internal sealed class LogWriter : IAsyncDisposable
         try
         {
             _output?.Flush();
+            _unflushedLines = 0;
         }
         catch (IOException)
         {
+            CountLostBuffer(lostWithIt: 0);
         }
+    }
+
+    // A StreamWriter empties its buffer before it writes it out, so what a failed write held is gone: count it.
+    private void CountLostBuffer(int lostWithIt)
+    {
+        Interlocked.Add(ref _dropped, _unflushedLines + lostWithIt);
+        _unflushedLines = 0;
     }
 }

@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace Supervisor.Tests.Integration;
 
 /// <summary>The access log in Gunicorn's formats, log rotation with SIGUSR1, the error log as JSON, and a log that cannot keep up.</summary>
-public sealed class LoggingTests(ITestOutputHelper output) : IDisposable
+public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan LogTimeout = TimeSpan.FromSeconds(10);
 
@@ -147,6 +147,32 @@ public sealed class LoggingTests(ITestOutputHelper output) : IDisposable
         }
         Assert.Equal(3000, count);
     }
+
+    [Fact]
+    public async Task An_access_log_on_a_full_disk_loses_lines_not_requests_and_the_error_log_counts_them()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--access-logfile", "/dev/full");
+        using var client = supervisor.CreateClient();
+
+        for (var i = 0; i < 500; i++)
+        {
+            using var response = await client.GetAsync("/");
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Reported as the writer goes on, perhaps in several lines; together they count every line.
+        var lost = await Eventually.ValueAsync(
+            () => Task.FromResult(LostLinesPattern().Matches(supervisor.Log).Sum(match => int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))),
+            total => total >= 500,
+            LogTimeout,
+            "the error log counting 500 lost access-log lines");
+        Assert.Equal(500, lost);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(\d+) lines of the access log were lost")]
+    private static partial System.Text.RegularExpressions.Regex LostLinesPattern();
 
     private static async Task SendAsync(HttpClient client, string path, int count)
     {
