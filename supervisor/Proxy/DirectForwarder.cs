@@ -24,6 +24,11 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
 {
     private const int CopyBufferSize = 16 * 1024;
 
+    // What a client must take without a write waiting before its stream's window may grow: more than
+    // Kestrel's response buffer (64 KB) and a socket's send buffer to a peer that reads nothing (about
+    // 100 KB at an Ethernet MSS) absorb, so a client that never reads is never taken for a fast one.
+    private const int KeepsUpAfter = 256 * 1024;
+
 
     // Read once: both need a restart to change.
     private readonly bool _enabled = current.Value.WorkerProtocol == WorkerProtocolVersion.Http2 && !current.Value.StickySessions;
@@ -97,6 +102,13 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         // worker (a "poison" request) then costs two workers, not all of them.
         private bool _resentAfterLoss;
 
+        /// <summary>
+        /// True once the request is being sent again after its connection was lost: it goes on a connection
+        /// of its own, so that if it is the one that broke the last (a fault the RFC scopes to the whole
+        /// connection names no stream), it breaks only its own this time, not the others sent again with it.
+        /// </summary>
+        public bool Alone => _resentAfterLoss;
+
         public bool Allow(HttpRequestException failure, bool clientGone)
         {
             var allowed = !clientGone && _left > 0 && failure switch
@@ -132,7 +144,7 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         {
             try
             {
-                if (await connections.StartAsync(worker, stream, request.Block, request.ListSize, token) == StartResult.HeaderListTooLarge)
+                if (await connections.StartAsync(worker, stream, request.Block, request.ListSize, resends.Alone, token) == StartResult.HeaderListTooLarge)
                 {
                     // The worker announced it would refuse them (SETTINGS_MAX_HEADER_LIST_SIZE): the app's own 431.
                     await Refusal.WriteAsync(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, "the request's header fields are larger than the app accepts");
@@ -152,6 +164,10 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
                 else if (exception is NoResponseException)
                 {
                     logger.Warning("Request {Method} {Target} was in flight at worker {Worker} when {Reason}; sending it again", context.Request.Method, target, worker, exception.Message);
+                }
+                else
+                {
+                    logger.Debug("Request {Method} {Target} was not sent to worker {Worker} ({Reason}); sending it again", context.Request.Method, target, worker, exception.Message);
                 }
                 return Outcome.SendAgain;
             }
@@ -244,12 +260,15 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
     private static async Task CopyBodyAsync(WorkerStream stream, HttpContext context, SlowClientGuard guard, CancellationTokenSource? idleLimit, TimeSpan timeout, CancellationToken token)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        long delivered = 0;
         try
         {
             int read;
             while ((read = await stream.ReadAsync(buffer, token)) > 0)
             {
                 await guard.WriteAsync(context, buffer.AsMemory(0, read));
+                delivered += read;
+                stream.ClientKeepsUp = !guard.HasWaited && delivered >= KeepsUpAfter;
                 idleLimit?.CancelAfter(timeout);
             }
         }

@@ -15,6 +15,9 @@ internal sealed class SlowClientGuard(WorkerLease lease, TimeSpan sendTimeout, W
 
     private bool _placeGivenUp;
 
+    /// <summary>True once a write to the client has not finished at once: the client, not the worker, sets the pace.</summary>
+    public bool HasWaited { get; private set; }
+
     /// <summary>Writes to the client's response body; throws <see cref="ClientStalledException"/> at --send-timeout.</summary>
     public ValueTask WriteAsync(HttpContext context, ReadOnlyMemory<byte> chunk)
     {
@@ -32,6 +35,7 @@ internal sealed class SlowClientGuard(WorkerLease lease, TimeSpan sendTimeout, W
     /// <summary>Waits for a write that did not finish at once (also for YARP's path, through <see cref="GuardedResponseBody"/>).</summary>
     public async ValueTask WaitAsync(Task pending)
     {
+        HasWaited = true;
         var started = TimeProvider.System.GetTimestamp();
         if (!_placeGivenUp)
         {

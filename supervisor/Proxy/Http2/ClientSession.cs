@@ -20,10 +20,14 @@ namespace Supervisor.Proxy.Http2;
 internal sealed class ClientSession
 {
     /// <summary>
-    /// The window each stream starts with (SETTINGS_INITIAL_WINDOW_SIZE): what one response may hold in
-    /// the front before the worker must wait for its client to read.
+    /// The window each stream starts with (SETTINGS_INITIAL_WINDOW_SIZE): what a response whose client
+    /// never reads can hold in the front before its worker must wait. Small on purpose; a stream whose
+    /// client keeps up grows its window (<see cref="WorkerStream"/>) to <see cref="MaxStreamWindow"/>.
     /// </summary>
-    public const int StreamWindow = 64 * 1024;
+    public const int InitialStreamWindow = 16 * 1024;
+
+    /// <summary>The most a stream's window grows to: enough that a fast client's download is never held up by it.</summary>
+    public const int MaxStreamWindow = 256 * 1024;
 
     /// <summary>The largest response header section taken (SETTINGS_MAX_HEADER_LIST_SIZE, as RFC 9113 counts it); a larger one fails its stream.</summary>
     public const int MaxResponseHeaderListSize = 1024 * 1024;
@@ -64,11 +68,15 @@ internal sealed class ClientSession
     private bool _blockEndsStream;
     private int _blockOctets;
 
-    public ClientSession(string worker)
+    /// <param name="singleUse">The connection carries one request and ends with it (<see cref="WorkerConnection"/>).</param>
+    public ClientSession(string worker, bool singleUse = false)
     {
         _worker = worker;
+        _singleUse = singleUse;
         WritePreface();
     }
+
+    private readonly bool _singleUse;
 
     /// <summary>Frames waiting to be sent.</summary>
     public OutputBuffer Output { get; } = new();
@@ -83,14 +91,10 @@ internal sealed class ClientSession
     public bool GoingAway => _goAwayLastStreamId != int.MaxValue;
 
     /// <summary>True when a new stream may start now (see <see cref="Open"/>).</summary>
-    public bool CanOpenStream =>
-        !GoingAway
-        && _streams.Count < _peerMaxConcurrentStreams
-        && _nextStreamId <= int.MaxValue - 2
-        && Output.Unsent < CongestedOutput;
+    public bool CanOpenStream => !Exhausted && _streams.Count < _peerMaxConcurrentStreams && Output.Unsent < CongestedOutput;
 
     /// <summary>True when no new stream will ever start here again: the pool should let the connection go.</summary>
-    public bool Exhausted => GoingAway || _nextStreamId > int.MaxValue - 2;
+    public bool Exhausted => GoingAway || _nextStreamId > int.MaxValue - 2 || (_singleUse && _lastStreamId > 0);
 
     /// <summary>The SETTINGS_MAX_HEADER_LIST_SIZE the worker announced (unlimited until it does).</summary>
     public long PeerMaxHeaderListSize => _peerMaxHeaderListSize;
@@ -113,7 +117,7 @@ internal sealed class ClientSession
             first = false;
         }
         while (headerBlock.Length > 0);
-        stream.OnOpened(owner, id, Output.Appended, StreamWindow);
+        stream.OnOpened(owner, id, Output.Appended, InitialStreamWindow);
         stream.SendWindow = _peerInitialWindow;
         _streams[id] = stream;
     }
@@ -211,7 +215,7 @@ internal sealed class ClientSession
         Output.Append(Http2Frame.ClientPreface);
         var settings = Output.AppendFrame(18, Http2Frame.Type.Settings, 0, 0);
         WriteSetting(settings, Http2Frame.Setting.EnablePush, 0);
-        WriteSetting(settings[6..], Http2Frame.Setting.InitialWindowSize, StreamWindow);
+        WriteSetting(settings[6..], Http2Frame.Setting.InitialWindowSize, InitialStreamWindow);
         WriteSetting(settings[12..], Http2Frame.Setting.MaxHeaderListSize, MaxResponseHeaderListSize);
         // The connection starts with 65,535 octets of window, like every stream.
         WriteInt32Frame(Http2Frame.Type.WindowUpdate, 0, ConnectionWindow - Http2Frame.DefaultWindow);

@@ -39,12 +39,12 @@ internal sealed class WorkerConnection : IStreamOwner
     private volatile int _activeStreams;
     private volatile bool _acceptsStreams = true;
 
-    private WorkerConnection(Socket socket, string worker, Action<WorkerConnection> onRetired)
+    private WorkerConnection(Socket socket, string worker, Action<WorkerConnection> onRetired, bool singleUse)
     {
         _socket = socket;
         _worker = worker;
         _onRetired = onRetired;
-        _session = new ClientSession(worker);
+        _session = new ClientSession(worker, singleUse);
     }
 
     /// <summary>Streams in flight (read without the lock: the pool only uses it to choose).</summary>
@@ -54,8 +54,9 @@ internal sealed class WorkerConnection : IStreamOwner
     public bool AcceptsStreams => _acceptsStreams;
 
     /// <summary>Connects, sends the preface and waits for the worker's SETTINGS, so that its limits are known before the first request.</summary>
+    /// <param name="singleUse">The connection takes one request and closes when it ends.</param>
     /// <exception cref="RequestNotSentException">The worker cannot be connected to, or does not answer.</exception>
-    public static async Task<WorkerConnection> OpenAsync(string worker, string socketPath, Action<WorkerConnection> onRetired)
+    public static async Task<WorkerConnection> OpenAsync(string worker, string socketPath, Action<WorkerConnection> onRetired, bool singleUse = false)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -70,7 +71,7 @@ internal sealed class WorkerConnection : IStreamOwner
                 || exception.SocketErrorCode == SocketError.NotConnected || !File.Exists(socketPath);
             throw new RequestNotSentException($"cannot connect to worker {worker}: {exception.Message}", unreachable, exception);
         }
-        var connection = new WorkerConnection(socket, worker, onRetired);
+        var connection = new WorkerConnection(socket, worker, onRetired, singleUse);
         connection.ScheduleFlush();
         _ = connection.ReadLoopAsync();
         try

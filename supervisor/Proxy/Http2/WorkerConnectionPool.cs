@@ -17,6 +17,21 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
 
     public string Worker => worker;
 
+    /// <summary>
+    /// Sends the request on a connection of its own, which ends with it: for a request sent again after
+    /// its connection was lost, so that if it was the one that broke the connection, it breaks only its own.
+    /// </summary>
+    /// <exception cref="RequestNotSentException">The worker could not be connected to.</exception>
+    public async ValueTask<StartResult> StartAloneAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, long headerListSize, CancellationToken cancellationToken)
+    {
+        var connection = await WorkerConnection.OpenAsync(worker, socketPath, static _ => { }, singleUse: true).WaitAsync(cancellationToken);
+        return connection.TryStart(stream, headerBlock.Span, headerListSize) switch
+        {
+            StartResult.Busy => throw new RequestNotSentException($"worker {worker} closed a new connection before taking the request"),
+            var result => result,
+        };
+    }
+
     /// <summary>Sends the request on a connection to this worker, opening one if every one is full.</summary>
     /// <exception cref="RequestNotSentException">The worker could not be connected to, or kept closing new connections.</exception>
     public async ValueTask<StartResult> StartAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, long headerListSize, CancellationToken cancellationToken)

@@ -9,11 +9,12 @@ internal sealed class WorkerConnections(Func<string, string> socketPathOf)
     private readonly Func<string, string> _socketPathOf = socketPathOf;
 
     /// <summary>Sends a request, whose header block is given, to <paramref name="worker"/> on <paramref name="stream"/>.</summary>
+    /// <param name="alone">On a connection of its own (<see cref="WorkerConnectionPool.StartAloneAsync"/>).</param>
     /// <exception cref="RequestNotSentException">The worker could not be reached; the request may go elsewhere.</exception>
-    public ValueTask<StartResult> StartAsync(string worker, WorkerStream stream, ReadOnlyMemory<byte> headerBlock, long headerListSize, CancellationToken cancellationToken)
+    public ValueTask<StartResult> StartAsync(string worker, WorkerStream stream, ReadOnlyMemory<byte> headerBlock, long headerListSize, bool alone, CancellationToken cancellationToken)
     {
         var pool = _pools.GetOrAdd(worker, static (key, connections) => new WorkerConnectionPool(key, connections._socketPathOf(key), connections.Forget), this);
-        return pool.StartAsync(stream, headerBlock, headerListSize, cancellationToken);
+        return alone ? pool.StartAloneAsync(stream, headerBlock, headerListSize, cancellationToken) : pool.StartAsync(stream, headerBlock, headerListSize, cancellationToken);
     }
 
     // A recycled worker's pool empties when its connections close; forgetting it keeps the map to the living.

@@ -35,8 +35,11 @@ internal enum ResponseState
 /// </para>
 /// <para>
 /// Flow control: each octet the forwarder reads is given back to the worker as stream window, so a
-/// client that reads slowly holds at most <see cref="ClientSession.StreamWindow"/> octets here and the
-/// worker waits for the rest.
+/// response holds at most its window here and the worker waits for the rest. The window starts at
+/// <see cref="ClientSession.InitialStreamWindow"/>. Once the forwarder says the client keeps up
+/// (<see cref="ClientKeepsUp"/>), it doubles whenever the forwarder has read all there was, up to
+/// <see cref="ClientSession.MaxStreamWindow"/>: a client that never reads holds the least, one that keeps
+/// up is not slowed by the window (as TCP's receive window autotuning, and HttpClient's dynamic HTTP/2 window).
 /// </para>
 /// </summary>
 internal sealed class WorkerStream(bool isHeadRequest)
@@ -53,6 +56,8 @@ internal sealed class WorkerStream(bool isHeadRequest)
     private IStreamOwner? _owner;
     private TaskCompletionSource<bool>? _reader;
     private int _unacknowledged;
+    private int _window = ClientSession.InitialStreamWindow;
+    private volatile bool _clientKeepsUp;
     private int _informationalHeads;
     private long _declaredLength = -1;
     private long _receivedLength;
@@ -257,6 +262,16 @@ internal sealed class WorkerStream(bool isHeadRequest)
         }
     }
 
+    /// <summary>
+    /// The forwarder's word on the client: true once it has taken enough without waiting that it is not
+    /// stalled (Kestrel's buffer and the kernel's absorb the first octets whatever the client does), false
+    /// once a write to it has had to wait. The window grows only while true.
+    /// </summary>
+    public bool ClientKeepsUp
+    {
+        set => _clientKeepsUp = value;
+    }
+
     /// <summary>The forwarder is done with the stream: one not yet ended is reset (CANCEL), and its buffers are returned.</summary>
     public void Abandon()
     {
@@ -339,12 +354,19 @@ internal sealed class WorkerStream(bool isHeadRequest)
             }
         }
         _unacknowledged += copied;
-        if (_bodyEnded || _unacknowledged < ClientSession.StreamWindow / 2)
+        if (_bodyEnded || _unacknowledged < _window / 2)
         {
             return (copied, 0);
         }
         var grant = _unacknowledged;
         _unacknowledged = 0;
+        var caughtUp = _segment.Buffer is null && _data.Count == 0;
+        if (caughtUp && _clientKeepsUp && _window < ClientSession.MaxStreamWindow)
+        {
+            var growth = Math.Min(_window, ClientSession.MaxStreamWindow - _window);
+            _window += growth;
+            grant += growth;
+        }
         return (copied, grant);
     }
 

@@ -169,8 +169,8 @@ public sealed class ClientSessionTests
         harness.Receive(Frames.Headers(1, Frames.Head(200)), Frames.Headers(3, Frames.Head(200)));
         var chunk = new byte[DefaultMaxPayload];
 
-        // 64 KB is the window: four frames fill it, a fifth is one too many.
-        harness.Receive([.. Enumerable.Range(0, 5).Select(_ => Frames.Data(1, chunk))]);
+        // 16 KB is the window a stream starts with: one frame fills it, a second is one too many.
+        harness.Receive(Frames.Data(1, chunk), Frames.Data(1, chunk));
         harness.Receive(Frames.Data(3, Hello, endStream: true));
 
         Assert.Equal(ResponseState.Failed, greedy.State);
@@ -200,17 +200,51 @@ public sealed class ClientSessionTests
     }
 
     [Fact]
-    public async Task The_forwarder_reading_a_body_gives_the_worker_its_window_back()
+    public async Task A_stream_whose_reader_keeps_up_has_its_window_given_back_and_doubled_up_to_the_most()
     {
         var harness = new SessionHarness();
         var stream = harness.Open();
-        harness.Receive(Frames.Headers(1, Frames.Head(200)), Frames.Data(1, new byte[DefaultMaxPayload]), Frames.Data(1, new byte[DefaultMaxPayload]));
+        stream.ClientKeepsUp = true; // The forwarder's word: its client takes all it is given.
+        harness.Receive(Frames.Headers(1, Frames.Head(200)));
+        harness.Sent();
+        var buffer = new byte[ClientSession.MaxStreamWindow];
+        var grants = new List<int>();
+
+        for (var window = ClientSession.InitialStreamWindow; grants.Count < 6; window = grants[^1])
+        {
+            // The worker fills the window; the forwarder reads it all (its client keeps up).
+            harness.Receive([.. Enumerable.Range(0, window / DefaultMaxPayload).Select(_ => Frames.Data(1, new byte[DefaultMaxPayload]))]);
+            Assert.Equal(window, await stream.ReadAsync(buffer, CancellationToken.None));
+            grants.Add(harness.Sent().Where(frame => frame.Type == FrameType.WindowUpdate && frame.StreamId == 1).Sum(frame => System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(frame.Payload)));
+        }
+
+        Assert.Equal([32 * 1024, 64 * 1024, 128 * 1024, 256 * 1024, 256 * 1024, 256 * 1024], grants);
+    }
+
+    [Fact]
+    public async Task A_stream_whose_client_is_not_known_to_keep_up_keeps_its_first_window()
+    {
+        var harness = new SessionHarness();
+        var stream = harness.Open();
+        harness.Receive(Frames.Headers(1, Frames.Head(200)), Frames.Data(1, new byte[ClientSession.InitialStreamWindow]));
         harness.Sent();
 
-        var buffer = new byte[2 * DefaultMaxPayload];
-        Assert.Equal(buffer.Length, await stream.ReadAsync(buffer, CancellationToken.None));
+        Assert.Equal(ClientSession.InitialStreamWindow, await stream.ReadAsync(new byte[ClientSession.MaxStreamWindow], CancellationToken.None));
 
-        Assert.Contains(harness.Sent(), frame => frame.Type == FrameType.WindowUpdate && frame.StreamId == 1 && frame.Payload.SequenceEqual(Frames.Int32(2 * DefaultMaxPayload)));
+        var grant = harness.Sent().Single(frame => frame.Type == FrameType.WindowUpdate && frame.StreamId == 1);
+        Assert.Equal(ClientSession.InitialStreamWindow, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(grant.Payload));
+    }
+
+    [Fact]
+    public void A_stream_whose_reader_stalls_holds_no_more_than_its_first_window()
+    {
+        var harness = new SessionHarness();
+        var stalled = harness.Open();
+        harness.Receive(Frames.Headers(1, Frames.Head(200)), Frames.Data(1, new byte[ClientSession.InitialStreamWindow]));
+
+        Assert.DoesNotContain(harness.Sent(), frame => frame.Type == FrameType.WindowUpdate && frame.StreamId == 1);
+        harness.Receive(Frames.Data(1, new byte[1]));
+        Assert.Equal(ResponseState.Failed, stalled.State); // The worker may send no more until the reader reads.
     }
 
     [Fact]

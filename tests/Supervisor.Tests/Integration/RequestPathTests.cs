@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>
+/// The request path under faults a user meets: a worker killed under load, a stream the app writes slowly
+/// (server-sent events), and clients that never read their responses.
+/// </summary>
+public sealed partial class RequestPathTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_worker_killed_under_keep_alive_load_costs_no_idempotent_request_and_only_posts_it_may_have_begun()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        // GETs take the front's own HTTP/2 client; POSTs with a body take YARP.
+        await using var gets = LoadGenerator.Start(supervisor.BaseAddress, "/whoami", connections: 16);
+        await using var posts = LoadGenerator.Start(supervisor.BaseAddress, "/upload", connections: 4, bodyBytes: 1024);
+        await gets.WaitForMoreSuccessesAsync(500, TimeSpan.FromSeconds(30));
+        await posts.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(30));
+        var lines = supervisor.LineCount;
+
+        var victim = supervisor.BootedWorkerPids[0];
+        Posix.Kill(victim, Posix.SIGKILL);
+        var killedAt = Stopwatch.GetTimestamp();
+        await supervisor.WaitForLogAsync(@"Worker 0 ready \(pid", TimeSpan.FromSeconds(60), lines);
+        await gets.WaitForMoreSuccessesAsync(1000, TimeSpan.FromSeconds(30));
+        await posts.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(30));
+        await gets.StopAsync();
+        await posts.StopAsync();
+
+        output.WriteLine($"GET: {gets.Summary()}; POST: {posts.Summary()}; POST failures started after the kill: {string.Join("; ", posts.FailuresStartedSince(killedAt))}");
+        // A GET the killed worker never answered is sent again: none fails, in flight at the kill or after.
+        Assert.Empty(gets.Failures);
+        // A POST may have been processed, so it is never sent twice: those in flight at the kill fail, and
+        // so may those sent in the milliseconds while the kernel tears the killed process down (its
+        // sockets close last, and nothing tells of its death sooner). At most one per POST connection.
+        Assert.True(posts.Failed <= 4, $"more POSTs failed than could have been in flight: {posts.Summary()}");
+    }
+
+    [Fact]
+    public async Task Server_sent_events_reach_the_client_as_the_app_writes_them()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var alone = await AppAlone.StartAsync(output, artifacts.TestApp);
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        const int eventMs = 1500;
+
+        var direct = await ReadEventsAsync(alone.BaseAddress, eventMs);
+        var proxied = await ReadEventsAsync(supervisor.BaseAddress, eventMs);
+
+        output.WriteLine($"app alone: head after {direct.HeadMs:F1} ms, events at {string.Join(", ", direct.EventMs.Select(ms => $"{ms:F0}"))} ms");
+        output.WriteLine($"supervisor: head after {proxied.HeadMs:F1} ms, events at {string.Join(", ", proxied.EventMs.Select(ms => $"{ms:F0}"))} ms");
+        // The app sends its head at once and an event every 1.5 s: the head must come before the first
+        // event is written, and each event before the next.
+        Assert.True(proxied.HeadMs < eventMs / 2, $"the head came after {proxied.HeadMs:F0} ms: held back until the first event ({eventMs} ms)");
+        for (var i = 0; i < proxied.EventMs.Length; i++)
+        {
+            Assert.True(proxied.EventMs[i] < ((i + 1) * eventMs) + (eventMs / 2), $"event {i} came after {proxied.EventMs[i]:F0} ms: held back until a later one");
+        }
+    }
+
+    [Fact]
+    public async Task A_client_that_never_reads_gives_up_its_workers_place_and_is_cut_at_the_send_timeout()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--worker-connections", "1", "--send-timeout", "3");
+        using var client = supervisor.CreateClient();
+
+        using var stalled = await StartNonReaderAsync(supervisor.BaseAddress, "/download?mb=64");
+        await Task.Delay(SlowClientGraceWithMargin); // The stall is what is under test: the grace must pass.
+        var served = Stopwatch.StartNew();
+        Assert.Equal("ok", await client.GetStringAsync("/"));
+
+        output.WriteLine($"a request behind the stalled one, with one place at the worker: {served.ElapsedMilliseconds} ms");
+        await supervisor.WaitForLogAsync(@"1 clients disconnected: they took nothing of their response for 3 s \(--send-timeout\)", TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task Three_thousand_clients_that_never_read_do_not_hold_up_the_others_and_are_cut()
+    {
+        const int stalledClients = 3000;
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--send-timeout", "5");
+        var sockets = SocketCount(supervisor.Pid);
+        var peakRss = 0L;
+        using var stopSampling = new CancellationTokenSource();
+        var sampling = Task.Run(async () =>
+        {
+            while (!stopSampling.IsCancellationRequested)
+            {
+                peakRss = Math.Max(peakRss, ResidentBytes(supervisor.Pid));
+                await Task.Delay(100);
+            }
+        });
+
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 8);
+        var stalled = new List<Socket>();
+        try
+        {
+            for (var batch = 0; batch < stalledClients / 100; batch++)
+            {
+                stalled.AddRange(await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => StartNonReaderAsync(supervisor.BaseAddress, "/download?mb=16"))));
+            }
+            // Every stalled connection is cut once it has taken nothing for --send-timeout.
+            await Eventually.TrueAsync(() => SocketCount(supervisor.Pid) < sockets + 100, TimeSpan.FromSeconds(60), "the stalled connections closed by the supervisor");
+            await load.StopAsync();
+        }
+        finally
+        {
+            await stopSampling.CancelAsync();
+            await sampling;
+            foreach (var socket in stalled)
+            {
+                socket.Dispose();
+            }
+        }
+
+        var disconnected = StalledPattern().Matches(supervisor.Log).Sum(match => int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        output.WriteLine($"normal load: {load.Summary()}, p50 {load.LatencyPercentileMs(50):F1} ms, p99 {load.LatencyPercentileMs(99):F1} ms; " +
+            $"{disconnected} stalled clients disconnected; supervisor peak RSS {peakRss / 1_048_576} MB");
+        Assert.Empty(load.Failures);
+        Assert.True(load.LatencyPercentileMs(99) < 1000, $"p99 of the other clients {load.LatencyPercentileMs(99):F0} ms");
+        // Closed above; most by --send-timeout, some by Kestrel's own minimum response data rate first.
+        Assert.True(disconnected > stalledClients / 2, $"{disconnected} of {stalledClients} stalled clients cut at --send-timeout");
+        // About 110 KB a stalled client (its stream window, the response in Kestrel, the connection):
+        // measured 330-340 MB at the peak with 3,000 (bench/README.md), bounded by --send-timeout.
+        Assert.True(peakRss < 512L * 1_048_576, $"the supervisor's RSS peaked at {peakRss / 1_048_576} MB");
+    }
+
+    private static readonly TimeSpan SlowClientGraceWithMargin = TimeSpan.FromMilliseconds(1000);
+
+    // A client with a small receive window that asks for a large body and never reads a byte of it. It
+    // announces Ethernet's MSS: over loopback's 64 KB MSS, Linux grows the server's send buffer to 4 MB at
+    // once for a peer that reads nothing, which no client on a network gets.
+    private static async Task<Socket> StartNonReaderAsync(Uri server, string path)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        const int IpProtocolTcp = 6, TcpMaxSegment = 2;
+        socket.SetRawSocketOption(IpProtocolTcp, TcpMaxSegment, BitConverter.GetBytes(1460));
+        await socket.ConnectAsync(server.Host, server.Port);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n"));
+        return socket;
+    }
+
+    private static async Task<(double HeadMs, double[] EventMs)> ReadEventsAsync(Uri server, int eventMs)
+    {
+        using var client = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
+        var started = Stopwatch.GetTimestamp();
+        using var response = await client.GetAsync($"/sse?events=3&ms={eventMs}", HttpCompletionOption.ResponseHeadersRead);
+        var headMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        using var body = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var events = new List<double>();
+        while (await body.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data:", StringComparison.Ordinal))
+            {
+                events.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+        return (headMs, [.. events]);
+    }
+
+    private static int SocketCount(int pid) =>
+        new DirectoryInfo($"/proc/{pid}/fd").GetFileSystemInfos().Count(fd => fd.LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true);
+
+    private static long ResidentBytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(text => text.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
+    [GeneratedRegex(@"(\d+) clients disconnected: they took nothing")]
+    private static partial Regex StalledPattern();
+}
