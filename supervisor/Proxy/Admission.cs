@@ -11,11 +11,12 @@ internal static class Admission
     /// <summary>
     /// The lease, set as a request feature for the access log; null when the request was refused (and
     /// answered) or its client went away while waiting. <paramref name="affinity"/> is the worker a
-    /// sticky-session cookie asks for, if any.
+    /// sticky-session cookie asks for, if any; <paramref name="avoid"/> one that just failed to take
+    /// this request (the request goes back to it only if no other worker can take it).
     /// </summary>
-    public static async Task<WorkerLease?> AdmitAsync(HttpContext context, WorkerDispatcher dispatcher, DestinationState? affinity, TimeSpan noWorkerWait)
+    public static async Task<WorkerLease?> AdmitAsync(HttpContext context, WorkerDispatcher dispatcher, DestinationState? affinity, TimeSpan noWorkerWait, string? avoid = null)
     {
-        var dispatch = await dispatcher.AcquireAsync(affinity, noWorkerWait, context.RequestAborted);
+        var dispatch = await dispatcher.AcquireAsync(affinity, noWorkerWait, context.RequestAborted, avoid);
         switch (dispatch.Outcome)
         {
             case DispatchOutcome.QueueFull:

@@ -59,7 +59,7 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         {
             while (true)
             {
-                if (await Admission.AdmitAsync(context, dispatcher, affinity: null, current.Value.BootTimeout) is not { } lease)
+                if (await Admission.AdmitAsync(context, dispatcher, affinity: null, current.Value.BootTimeout, resends.FailedWorker) is not { } lease)
                 {
                     return;
                 }
@@ -91,16 +91,23 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         SendAgain,
     }
 
-    /// <summary>When a request whose exchange failed before any of its response may be sent again.</summary>
+    /// <summary>When a request whose exchange failed before any of its response may be sent again, and where.</summary>
     private sealed class Resends(string method)
     {
-        // Enough to step past a worker that just died and a connection closing under it, few enough that
-        // a failing pool costs a few tries, not a spin.
-        private int _left = 2;
+        // A request the worker never received is always safe to send again; this bounds the tries so a
+        // pool that keeps failing costs a few, not a spin. With the pauses below they span about 1.5 s:
+        // longer than a killed worker takes to be noticed (its control connection closes), after which
+        // the request waits for another worker, or the dead one's replacement.
+        private int _notSentLeft = 5;
 
         // A request that may have been processed is sent again once at most: a request that kills its
         // worker (a "poison" request) then costs two workers, not all of them.
         private bool _resentAfterLoss;
+
+        private int _sameWorkerTries;
+
+        /// <summary>The worker the last attempt failed on: the next goes elsewhere if another worker can take it.</summary>
+        public string? FailedWorker { get; private set; }
 
         /// <summary>
         /// True once the request is being sent again after its connection was lost: it goes on a connection
@@ -109,21 +116,26 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         /// </summary>
         public bool Alone => _resentAfterLoss;
 
-        public bool Allow(HttpRequestException failure, bool clientGone)
+        public bool Allow(HttpRequestException failure, string worker, bool clientGone)
         {
-            var allowed = !clientGone && _left > 0 && failure switch
+            FailedWorker = worker;
+            var allowed = !clientGone && failure switch
             {
-                RequestNotSentException => true,
+                RequestNotSentException => _notSentLeft-- > 0,
                 NoResponseException => !_resentAfterLoss && IsIdempotent(method),
                 _ => false,
             };
-            if (allowed)
-            {
-                _left--;
-                _resentAfterLoss |= failure is NoResponseException;
-            }
+            _resentAfterLoss |= allowed && failure is NoResponseException;
             return allowed;
         }
+
+        /// <summary>
+        /// How long to wait before trying <paramref name="worker"/> again when it is the one that just
+        /// failed (no other could take the request): it is most likely dying, and is given the time to be
+        /// seen dead, 50 ms, then twice as long each time, up to 400 ms.
+        /// </summary>
+        public TimeSpan PauseBefore(string worker) =>
+            worker != FailedWorker ? TimeSpan.Zero : TimeSpan.FromMilliseconds(50 << Math.Min(_sameWorkerTries++, 3));
 
         // RFC 9110 9.2.2.
         private static bool IsIdempotent(string method) =>
@@ -144,6 +156,10 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         {
             try
             {
+                if (resends.PauseBefore(worker) is var pause && pause > TimeSpan.Zero)
+                {
+                    await Task.Delay(pause, context.RequestAborted);
+                }
                 if (await connections.StartAsync(worker, stream, request.Block, request.ListSize, resends.Alone, token) == StartResult.HeaderListTooLarge)
                 {
                     // The worker announced it would refuse them (SETTINGS_MAX_HEADER_LIST_SIZE): the app's own 431.
@@ -155,7 +171,7 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
                     await stream.HeadArrived;
                 }
             }
-            catch (HttpRequestException exception) when (resends.Allow(exception, context.RequestAborted.IsCancellationRequested))
+            catch (HttpRequestException exception) when (resends.Allow(exception, worker, context.RequestAborted.IsCancellationRequested))
             {
                 if (exception is RequestNotSentException { WorkerUnreachable: true })
                 {

@@ -160,9 +160,10 @@ internal static class FrontDoor
         var affinity = stickySessions && feature.AvailableDestinations.Count == 1 ? feature.AvailableDestinations[0] : null;
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         var body = context.Response.Body;
+        string? refusedBy = null;
         for (var attempt = 1; ; attempt++)
         {
-            if (await Admission.AdmitAsync(context, dispatcher, affinity, options.BootTimeout) is not { } lease)
+            if (await Admission.AdmitAsync(context, dispatcher, affinity, options.BootTimeout, refusedBy) is not { } lease)
             {
                 return;
             }
@@ -185,6 +186,7 @@ internal static class FrontDoor
                 return;
             }
             dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");
+            refusedBy = lease.Worker.Key;
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Response.StatusCode = StatusCodes.Status200OK;
             affinity = null;

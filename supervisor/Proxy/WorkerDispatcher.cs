@@ -101,11 +101,12 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
 
     /// <summary>
     /// Finds a worker for one request, waiting for a place if every worker is full (or none is ready).
-    /// <paramref name="affinity"/> is the worker a sticky-session cookie asks for, if any.
+    /// <paramref name="affinity"/> is the worker a sticky-session cookie asks for, if any;
+    /// <paramref name="avoid"/> one that just failed to take this request, chosen only if no other can.
     /// </summary>
-    public async ValueTask<Dispatch> AcquireAsync(DestinationState? affinity, TimeSpan noWorkerWait, CancellationToken aborted)
+    public async ValueTask<Dispatch> AcquireAsync(DestinationState? affinity, TimeSpan noWorkerWait, CancellationToken aborted, string? avoid = null)
     {
-        if (Volatile.Read(ref _waiting) == 0 && TryReserve(affinity) is { } quick)
+        if (Volatile.Read(ref _waiting) == 0 && TryReserve(affinity, avoid) is { } quick)
         {
             return new Dispatch(DispatchOutcome.Acquired, quick);
         }
@@ -120,7 +121,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
                 {
                     // Tried again under the lock, after announcing this waiter: a release that slips in
                     // between sees it waiting and wakes it, so no wake-up is lost.
-                    if (TryReserve(affinity) is { } lease)
+                    if (TryReserve(affinity, avoid) is { } lease)
                     {
                         return new Dispatch(DispatchOutcome.Acquired, lease);
                     }
@@ -183,7 +184,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         }
     }
 
-    private WorkerLease? TryReserve(DestinationState? affinity)
+    private WorkerLease? TryReserve(DestinationState? affinity, string? avoid)
     {
         var capacity = _capacity;
         if (affinity is not null && FindOpen(affinity.DestinationId) is { } sticky)
@@ -194,7 +195,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         var rotation = _rotation;
         for (var attempt = 0; attempt < rotation.Length; attempt++)
         {
-            var chosen = LeastBusy(rotation, capacity);
+            var chosen = LeastBusy(rotation, capacity, avoid) ?? LeastBusy(rotation, capacity, avoid: null);
             if (chosen is null)
             {
                 return null;
@@ -209,7 +210,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
 
     // Ties go to a random one of the least busy: strict turns would alias with clients' own request
     // patterns (a client alternating two requests would only ever see every other worker).
-    private static WorkerLoad? LeastBusy(WorkerLoad[] rotation, int capacity)
+    private static WorkerLoad? LeastBusy(WorkerLoad[] rotation, int capacity, string? avoid)
     {
         if (rotation.Length == 0)
         {
@@ -222,7 +223,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         {
             var candidate = rotation[(start + i) % rotation.Length];
             var inFlight = candidate.InFlight;
-            if (inFlight < bestInFlight && inFlight < capacity && !candidate.IsClosed)
+            if (inFlight < bestInFlight && inFlight < capacity && !candidate.IsClosed && candidate.Key != avoid)
             {
                 best = candidate;
                 bestInFlight = inFlight;

@@ -149,7 +149,8 @@ for (var i = 0; i < downloadBlock.Length; i++)
 {
     downloadBlock[i] = (byte)(i % 251);
 }
-app.MapGet("/download", async (HttpResponse response, int mb) =>
+// POST too: a request with a body takes YARP's path to the worker, not the front's own client.
+app.MapMethods("/download", ["GET", "POST"], async (HttpResponse response, int mb) =>
 {
     var block = downloadBlock;
     long remaining = mb * 1_048_576L;
@@ -160,7 +161,9 @@ app.MapGet("/download", async (HttpResponse response, int mb) =>
     }
     while (remaining > 0)
     {
-        var chunk = (int)Math.Min(remaining, block.Length);
+        // 64 KB a write, as an app streaming a file does (Stream.CopyToAsync's 80 KB): Kestrel takes a
+        // whole write into its buffer before flow control holds the app back.
+        var chunk = (int)Math.Min(remaining, 251 * 256);
         await response.Body.WriteAsync(block.AsMemory(0, chunk));
         remaining -= chunk;
     }
@@ -214,15 +217,16 @@ app.Map("/echo/{**rest}", (HttpContext context) =>
     }
     return Results.Text(text.ToString());
 });
-// A server-sent-events stream: the head at once, then an event every ms milliseconds.
-app.MapGet("/sse", async (HttpContext context, int events, int ms) =>
+// A server-sent-events stream: the head at once, then an event every ms milliseconds; with stamp=true each
+// carries the moment it was written (Stopwatch ticks: CLOCK_MONOTONIC, the same in every process here).
+app.MapGet("/sse", async (HttpContext context, int events, int ms, bool stamp = false) =>
 {
     context.Response.ContentType = "text/event-stream";
     await context.Response.Body.FlushAsync();
     for (var i = 0; i < events; i++)
     {
         await Task.Delay(ms);
-        await context.Response.WriteAsync($"data: event {i}\n\n");
+        await context.Response.WriteAsync(stamp ? $"data: event {i} written {System.Diagnostics.Stopwatch.GetTimestamp()}\n\n" : $"data: event {i}\n\n");
         await context.Response.Body.FlushAsync();
     }
 });
@@ -244,7 +248,7 @@ app.MapMethods("/sized", ["GET", "HEAD"], async (HttpContext context) =>
         await context.Response.WriteAsync("eleven char");
     }
 });
-app.MapGet("/obs-text", (HttpContext context) =>
+app.MapMethods("/obs-text", ["GET", "POST"], (HttpContext context) =>
 {
     context.Response.Headers["X-Latin1-Name"] = "caf\u00e9 na\u00efve \u00ff";
     return "obs-text\n";

@@ -2,8 +2,10 @@ namespace Supervisor.Proxy.Http2;
 
 /// <summary>
 /// The HTTP/2 connections to one worker. A request goes on the connection with the fewest streams in
-/// flight; a new connection is opened only when every one is at the worker's stream limit (Kestrel's
-/// 100), as HttpClient does. Connections that will take no more streams leave the pool at once.
+/// flight; new connections are opened only when every one is at the worker's stream limit (Kestrel's
+/// 100), as HttpClient does, and as many at once as the requests waiting for one need, so a burst of a
+/// thousand requests waits for one connection's opening, not ten in a row. Connections that will take
+/// no more streams leave the pool at once.
 /// </summary>
 internal sealed class WorkerConnectionPool(string worker, string socketPath, Action<WorkerConnectionPool> onEmpty)
 {
@@ -11,9 +13,16 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
     private const int MaxConnections = 64;
     private const int MaxRefusingConnections = 3;
 
+    // What a connection being opened is counted on to take, before its SETTINGS say: Kestrel's default.
+    private const int StreamsPerNewConnection = 100;
+
     private readonly Lock _lock = new();
     private volatile WorkerConnection[] _connections = [];
-    private Task<WorkerConnection>? _opening;
+    private int _opening;
+    private int _waiting;
+    // Completed whenever an opening ends: true if it added a connection, false if the worker closed it at
+    // once; faulted with the reason if the worker could not be connected to.
+    private TaskCompletionSource<bool> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string Worker => worker;
 
@@ -37,8 +46,8 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
     public async ValueTask<StartResult> StartAsync(WorkerStream stream, ReadOnlyMemory<byte> headerBlock, long headerListSize, CancellationToken cancellationToken)
     {
         // A new connection may be full already, its streams taken by the requests that waited with this
-        // one: then another is opened (MaxConnections bounds that). One that takes no stream at all (a
-        // worker on its way out) counts against a few tries, so that this is never a spin.
+        // one: then it waits for the next (MaxConnections bounds them). Connections that open but take no
+        // stream at all (a worker on its way out) count against a few tries, so that this is never a spin.
         var refusing = 0;
         while (true)
         {
@@ -46,13 +55,7 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
             {
                 return result;
             }
-            var opened = await OpenOneAsync(cancellationToken);
-            var onOpened = opened.TryStart(stream, headerBlock.Span, headerListSize);
-            if (onOpened != StartResult.Busy)
-            {
-                return onOpened;
-            }
-            if (!opened.AcceptsStreams && opened.ActiveStreams == 0 && ++refusing == MaxRefusingConnections)
+            if (!await WaitForNewConnectionAsync(cancellationToken) && ++refusing == MaxRefusingConnections)
             {
                 throw new RequestNotSentException($"worker {worker} closed {MaxRefusingConnections} new connections before taking the request");
             }
@@ -72,46 +75,81 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
         return best;
     }
 
-    // Requests that find every connection full share one connection attempt.
-    private Task<WorkerConnection> OpenOneAsync(CancellationToken cancellationToken)
+    // Waits until a connection being opened is open (true), or was closed by the worker at once (false),
+    // or could not be opened (this throws its reason). Starts another opening when those under way
+    // cannot take every request waiting.
+    private async Task<bool> WaitForNewConnectionAsync(CancellationToken cancellationToken)
     {
+        Task<bool> opened;
+        bool openAnother;
         lock (_lock)
         {
-            if (_opening is { } pending)
+            _waiting++;
+            // Taken before any opening starts: one that fails at once (a socket that refuses) completes
+            // this very task, and a waiter that took it afterwards would wait for the next opening instead.
+            opened = _opened.Task;
+            openAnother = _opening * StreamsPerNewConnection < _waiting;
+            if (openAnother && _connections.Length + _opening >= MaxConnections)
             {
-                return pending.WaitAsync(cancellationToken);
-            }
-            if (_connections.Length >= MaxConnections)
-            {
+                _waiting--;
                 throw new HttpRequestException($"worker {worker} has {MaxConnections} HTTP/2 connections, each with as many streams as it allows");
             }
-            var opening = OpenAsync();
-            _opening = opening.IsCompleted ? null : opening;
-            return opening.WaitAsync(cancellationToken);
+            if (openAnother)
+            {
+                _opening++;
+            }
         }
-    }
-
-    private async Task<WorkerConnection> OpenAsync()
-    {
+        if (openAnother)
+        {
+            _ = OpenAsync();
+        }
         try
         {
-            // Not the request's token: the connection serves every request after it.
-            var connection = await WorkerConnection.OpenAsync(worker, socketPath, Retire);
-            lock (_lock)
-            {
-                if (connection.AcceptsStreams || connection.ActiveStreams > 0)
-                {
-                    _connections = [.. _connections, connection];
-                }
-            }
-            return connection;
+            return await opened.WaitAsync(cancellationToken);
         }
         finally
         {
             lock (_lock)
             {
-                _opening = null;
+                _waiting--;
             }
+        }
+    }
+
+    private async Task OpenAsync()
+    {
+        WorkerConnection? connection = null;
+        Exception? failure = null;
+        try
+        {
+            // Not a request's token: the connection serves every request after it.
+            connection = await WorkerConnection.OpenAsync(worker, socketPath, Retire);
+        }
+        catch (Exception exception)
+        {
+            failure = exception;
+        }
+        TaskCompletionSource<bool> done;
+        var added = false;
+        lock (_lock)
+        {
+            _opening--;
+            if (connection is not null && (connection.AcceptsStreams || connection.ActiveStreams > 0))
+            {
+                _connections = [.. _connections, connection];
+                added = true;
+            }
+            done = _opened;
+            _opened = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        // Whoever waited tries again: on this connection, or (it failed) with its reason.
+        if (failure is null)
+        {
+            done.TrySetResult(added);
+        }
+        else
+        {
+            done.TrySetException(failure);
         }
     }
 
@@ -121,7 +159,7 @@ internal sealed class WorkerConnectionPool(string worker, string socketPath, Act
         lock (_lock)
         {
             _connections = [.. _connections.Where(open => open != connection)];
-            empty = _connections.Length == 0 && _opening is null;
+            empty = _connections.Length == 0 && _opening == 0;
         }
         if (empty)
         {

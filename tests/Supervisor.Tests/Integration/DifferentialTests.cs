@@ -30,6 +30,7 @@ public sealed class DifferentialTests(ITestOutputHelper output) : IDisposable
         yield return ("GET with a Content-Length", Request("GET", "/sized"));
         yield return ("HEAD of a status", Request("HEAD", "/status/200"));
         yield return ("obs-text in a response field", Request("GET", "/obs-text"));
+        yield return ("obs-text in a response field, on YARP's path", [.. Request("POST", "/obs-text", Latin1("Content-Length: 1")), (byte)'x']);
         yield return ("a 300 KB response field", Request("GET", "/big-header?kb=300"));
         yield return ("twenty Set-Cookie fields", Request("GET", "/cookies?n=20"));
         yield return ("a body streamed in chunks", Request("GET", "/chunks?n=5&ms=20"));

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -55,25 +56,31 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
         var direct = await ReadEventsAsync(alone.BaseAddress, eventMs);
         var proxied = await ReadEventsAsync(supervisor.BaseAddress, eventMs);
 
-        output.WriteLine($"app alone: head after {direct.HeadMs:F1} ms, events at {string.Join(", ", direct.EventMs.Select(ms => $"{ms:F0}"))} ms");
-        output.WriteLine($"supervisor: head after {proxied.HeadMs:F1} ms, events at {string.Join(", ", proxied.EventMs.Select(ms => $"{ms:F0}"))} ms");
+        output.WriteLine($"app alone: head after {direct.HeadMs:F1} ms, events {Describe(direct.Events)}");
+        output.WriteLine($"supervisor: head after {proxied.HeadMs:F1} ms, events {Describe(proxied.Events)}");
         // The app sends its head at once and an event every 1.5 s: the head must come before the first
-        // event is written, and each event before the next.
+        // event is written, and each event well before the next (held back, it would take 1.5 s or more).
         Assert.True(proxied.HeadMs < eventMs / 2, $"the head came after {proxied.HeadMs:F0} ms: held back until the first event ({eventMs} ms)");
-        for (var i = 0; i < proxied.EventMs.Length; i++)
+        Assert.Equal(3, proxied.Events.Length);
+        foreach (var (arrivedMs, inTransitMs) in proxied.Events)
         {
-            Assert.True(proxied.EventMs[i] < ((i + 1) * eventMs) + (eventMs / 2), $"event {i} came after {proxied.EventMs[i]:F0} ms: held back until a later one");
+            Assert.True(inTransitMs < eventMs / 2, $"an event reached the client {inTransitMs:F0} ms after the app wrote it: held back until a later one");
         }
+
+        static string Describe((double ArrivedMs, double InTransitMs)[] events) =>
+            string.Join(", ", events.Select(e => $"at {e.ArrivedMs:F0} ms ({e.InTransitMs:F1} ms after written)"));
     }
 
-    [Fact]
-    public async Task A_client_that_never_reads_gives_up_its_workers_place_and_is_cut_at_the_send_timeout()
+    [Theory]
+    [InlineData("GET")] // The front's own HTTP/2 client carries it.
+    [InlineData("POST")] // With a body: YARP carries it.
+    public async Task A_client_that_never_reads_gives_up_its_workers_place_and_is_cut_at_the_send_timeout(string method)
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--worker-connections", "1", "--send-timeout", "3");
         using var client = supervisor.CreateClient();
 
-        using var stalled = await StartNonReaderAsync(supervisor.BaseAddress, "/download?mb=64");
+        using var stalled = await StartNonReaderAsync(supervisor.BaseAddress, "/download?mb=64", method);
         await Task.Delay(SlowClientGraceWithMargin); // The stall is what is under test: the grace must pass.
         var served = Stopwatch.StartNew();
         Assert.Equal("ok", await client.GetStringAsync("/"));
@@ -134,34 +141,116 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
         Assert.True(peakRss < 512L * 1_048_576, $"the supervisor's RSS peaked at {peakRss / 1_048_576} MB");
     }
 
+    [Fact]
+    public async Task Http2_streams_whose_client_never_grants_window_give_up_their_places_and_are_reset_at_the_send_timeout()
+    {
+        const int connections = 21, streamsEach = 100;
+        var scratch = Directory.CreateTempSubdirectory("sup-h2-stall-").FullName;
+        try
+        {
+            var artifacts = await Artifacts.GetAsync();
+            var (certFile, keyFile, thumbprint) = TestCertificate.Create(scratch);
+            // Held places would keep the others waiting until the stalled streams are cut: a send timeout
+            // long enough that waiting for it is told apart from a slow machine's latency.
+            var sendTimeout = TimeSpan.FromSeconds(10);
+            await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--send-timeout", $"{sendTimeout.TotalSeconds}", "--certfile", certFile, "--keyfile", keyFile);
+            using var client = TestCertificate.CreateClient(supervisor.BaseAddress, thumbprint);
+            Assert.Equal("ok", await client.GetStringAsync("/")); // The client's own connection, before the stalls.
+
+            var stalled = new List<SslStream>();
+            try
+            {
+                for (var i = 0; i < connections; i++)
+                {
+                    stalled.Add(await StartStalledHttp2StreamsAsync(supervisor.BaseAddress, thumbprint, streamsEach, "/download?mb=16"));
+                }
+                // 2,100 responses stalled, more than the workers' 2 x 1,000 places: others are served all the same.
+                var latencies = new List<double>();
+                for (var i = 0; i < 50; i++)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    Assert.Equal("ok", await client.GetStringAsync("/"));
+                    latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                }
+                latencies.Sort();
+                output.WriteLine($"50 requests beside {connections * streamsEach} stalled HTTP/2 streams: median {latencies[25]:F0} ms, slowest {latencies[^1]:F0} ms");
+                Assert.True(latencies[^1] < sendTimeout.TotalMilliseconds / 2, $"a request took {latencies[^1]:F0} ms beside the stalled streams: it waited for their cut at --send-timeout");
+
+                await Eventually.TrueAsync(
+                    () => StalledPattern().Matches(supervisor.Log).Sum(match => int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)) >= connections * streamsEach,
+                    TimeSpan.FromSeconds(60), "every stalled stream cut at --send-timeout");
+            }
+            finally
+            {
+                foreach (var stream in stalled)
+                {
+                    await stream.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
+
+    // An HTTP/2 client that opens streams for large bodies and never gives a window beyond the first
+    // 65,535 octets of its connection: every response stalls at the front.
+    private static async Task<SslStream> StartStalledHttp2StreamsAsync(Uri server, string thumbprint, int streams, string path)
+    {
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.Host, server.Port);
+        var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = [SslApplicationProtocol.Http2],
+            RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == thumbprint,
+        });
+        var request = new HpackWriter().Indexed(2).Indexed(7).LiteralIndexedName(4, path).LiteralIndexedName(1, "localhost").ToArray();
+        var octets = new List<byte>(Supervisor.Proxy.Http2.Http2Frame.ClientPreface.ToArray());
+        octets.AddRange(Frames.Settings());
+        for (var i = 0; i < streams; i++)
+        {
+            octets.AddRange(Frames.Headers((2 * i) + 1, request, endStream: true));
+        }
+        await tls.WriteAsync(octets.ToArray());
+        await tls.FlushAsync();
+        return tls;
+    }
+
     private static readonly TimeSpan SlowClientGraceWithMargin = TimeSpan.FromMilliseconds(1000);
 
     // A client with a small receive window that asks for a large body and never reads a byte of it. It
     // announces Ethernet's MSS: over loopback's 64 KB MSS, Linux grows the server's send buffer to 4 MB at
     // once for a peer that reads nothing, which no client on a network gets.
-    private static async Task<Socket> StartNonReaderAsync(Uri server, string path)
+    private static async Task<Socket> StartNonReaderAsync(Uri server, string path, string method = "GET")
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         const int IpProtocolTcp = 6, TcpMaxSegment = 2;
         socket.SetRawSocketOption(IpProtocolTcp, TcpMaxSegment, BitConverter.GetBytes(1460));
         await socket.ConnectAsync(server.Host, server.Port);
-        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n"));
+        var body = method == "GET" ? "" : "Content-Length: 1\r\n\r\nx";
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"{method} {path} HTTP/1.1\r\nHost: example.test\r\n{(body.Length == 0 ? "\r\n" : body)}"));
         return socket;
     }
 
-    private static async Task<(double HeadMs, double[] EventMs)> ReadEventsAsync(Uri server, int eventMs)
+    private static async Task<(double HeadMs, (double ArrivedMs, double InTransitMs)[] Events)> ReadEventsAsync(Uri server, int eventMs)
     {
         using var client = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
         var started = Stopwatch.GetTimestamp();
-        using var response = await client.GetAsync($"/sse?events=3&ms={eventMs}", HttpCompletionOption.ResponseHeadersRead);
+        using var response = await client.GetAsync($"/sse?events=3&ms={eventMs}&stamp=true", HttpCompletionOption.ResponseHeadersRead);
         var headMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         using var body = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var events = new List<double>();
+        var events = new List<(double, double)>();
         while (await body.ReadLineAsync() is { } line)
         {
             if (line.StartsWith("data:", StringComparison.Ordinal))
             {
-                events.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                // The app stamps each event with Stopwatch ticks, the same monotonic clock as this process's.
+                var now = Stopwatch.GetTimestamp();
+                var written = long.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                events.Add((Stopwatch.GetElapsedTime(started, now).TotalMilliseconds, Stopwatch.GetElapsedTime(written, now).TotalMilliseconds));
             }
         }
         return (headMs, [.. events]);
