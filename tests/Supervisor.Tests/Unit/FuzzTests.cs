@@ -14,7 +14,7 @@ namespace Supervisor.Tests.Unit;
 /// <see cref="Http2ConnectionException"/>); every stream ends; nothing grows without bound.
 /// <para>
 /// Each property runs <see cref="Iterations"/> inputs in the suite; <c>SUPERVISOR_FUZZ_SECONDS</c> runs
-/// each for that long instead (the longer runs in the closing notes).
+/// each for that long instead; CsCheck reports how many inputs each tried (the longer runs in docs/request-path.md).
 /// </para>
 /// </summary>
 public sealed class FuzzTests(ITestOutputHelper output)
