@@ -130,7 +130,7 @@ internal static class SupervisorRun
         var graceful = stop.Mode == StopMode.Graceful;
         var timeout = graceful ? current.Value.GracefulTimeout : QuickStopTimeout;
         await StopFrontAsync(front, graceful ? timeout : TimeSpan.Zero, signals.QuickStopRequested);
-        await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, signals.QuickStopRequested);
+        await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, QuickStopTimeout, signals.QuickStopRequested);
         log.Information("Shutting down: Master");
         if (stop.ExitCode == ExitCodes.WorkerBootFailure)
         {

@@ -9,8 +9,15 @@ internal static class WorkerShutdown
     // After SIGKILL the kernel reaps at once; this bound only guards against a wait that never ends.
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(5);
 
-    public static async Task StopAsync(IReadOnlyCollection<WorkerProcess> workers, TimeSpan timeout, ILogger log, CancellationToken hurry = default)
+    /// <summary>
+    /// SIGTERM to every worker, then SIGKILL to those still running after <paramref name="timeout"/>. When
+    /// <paramref name="hurry"/> is cancelled (a quick stop, asked for before or during the wait), what is
+    /// left of the wait is cut to <paramref name="hurriedTimeout"/>: a quick stop still gives the workers
+    /// that long, never nothing.
+    /// </summary>
+    public static async Task StopAsync(IReadOnlyCollection<WorkerProcess> workers, TimeSpan timeout, ILogger log, TimeSpan hurriedTimeout, CancellationToken hurry)
     {
+        var started = TimeProvider.System.GetTimestamp();
         var exitsLogged = new List<Task>();
         foreach (var worker in workers)
         {
@@ -22,9 +29,18 @@ internal static class WorkerShutdown
         {
             return;
         }
+        if (hurry.IsCancellationRequested)
+        {
+            var left = timeout - TimeProvider.System.GetElapsedTime(started);
+            if (await Completes(allExited, left < hurriedTimeout ? left : hurriedTimeout, CancellationToken.None))
+            {
+                return;
+            }
+        }
+        var waited = TimeProvider.System.GetElapsedTime(started);
         foreach (var worker in workers.Where(w => !w.HasExited))
         {
-            log.Warning("Worker (pid:{WorkerPid}) still running after {Timeout} s; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
+            log.Warning("Worker (pid:{WorkerPid}) still running after {Waited:0.#} s; sending SIGKILL", worker.Pid, waited.TotalSeconds);
             worker.Signal(Libc.SIGKILL);
         }
         if (!await Completes(allExited, KillWait, CancellationToken.None))
@@ -37,7 +53,7 @@ internal static class WorkerShutdown
     {
         try
         {
-            await task.WaitAsync(timeout, cancellationToken);
+            await task.WaitAsync(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero, cancellationToken);
             return true;
         }
         catch (TimeoutException)

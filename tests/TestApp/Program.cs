@@ -46,6 +46,11 @@ var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalV
 var release = builder.Configuration["Release"] ?? "";
 
 var app = builder.Build();
+// An app slow to stop (TESTAPP_STOP_DELAY_MS): its shutdown blocks that long after SIGTERM.
+if (int.TryParse(builder.Configuration["TESTAPP_STOP_DELAY_MS"], out var stopDelay))
+{
+    app.Lifetime.ApplicationStopping.Register(() => Thread.Sleep(stopDelay));
+}
 if (builder.Configuration["TESTAPP_ANNOUNCE"] == "1")
 {
     app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine("listening on " + string.Join(' ',

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using Supervisor.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -68,8 +70,31 @@ public sealed class LifecycleTests(ITestOutputHelper output)
 
         supervisor.Signal(signal);
 
-        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.All(workers, pid => Assert.False(Posix.IsAlive(pid), $"worker {pid} outlived the supervisor"));
+        // Workers that stop within their 1 s are not killed, and the stop is not reported as a fault.
+        Assert.DoesNotContain("SIGKILL", supervisor.Log);
+        Assert.DoesNotContain("[WARNING]", supervisor.Log);
+    }
+
+    [Fact]
+    public async Task Sigint_gives_a_worker_slow_to_stop_one_second_before_sigkill()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1"],
+            new Dictionary<string, string> { ["TESTAPP_STOP_DELAY_MS"] = "60000" });
+        var worker = supervisor.BootedWorkerPids.Single();
+
+        var signalled = Stopwatch.GetTimestamp();
+        supervisor.Signal(Posix.SIGINT);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+
+        var took = Stopwatch.GetElapsedTime(signalled);
+        output.WriteLine($"SIGINT to exit: {took.TotalMilliseconds:F0} ms");
+        Assert.False(Posix.IsAlive(worker), "the worker outlived the supervisor");
+        Assert.True(took >= TimeSpan.FromSeconds(1), $"the worker was killed {took.TotalMilliseconds:F0} ms after SIGINT, before its 1 s");
+        var killed = Assert.Single(Regex.Matches(supervisor.Log, @"still running after ([\d.]+) s; sending SIGKILL"));
+        Assert.InRange(double.Parse(killed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 1.0, 29.0);
     }
 
     [Fact]

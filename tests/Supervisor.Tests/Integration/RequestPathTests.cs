@@ -77,7 +77,10 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
     public async Task A_client_that_never_reads_gives_up_its_workers_place_and_is_cut_at_the_send_timeout(string method)
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--worker-connections", "1", "--send-timeout", "3");
+        // A held place would keep the next request waiting until the stalled client is cut: a send timeout
+        // long enough that waiting for it is told apart from a slow machine's latency.
+        var sendTimeout = TimeSpan.FromSeconds(10);
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--worker-connections", "1", "--send-timeout", $"{sendTimeout.TotalSeconds}");
         using var client = supervisor.CreateClient();
 
         using var stalled = await StartNonReaderAsync(supervisor.BaseAddress, "/download?mb=64", method);
@@ -86,7 +89,8 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
         Assert.Equal("ok", await client.GetStringAsync("/"));
 
         output.WriteLine($"a request behind the stalled one, with one place at the worker: {served.ElapsedMilliseconds} ms");
-        await supervisor.WaitForLogAsync(@"1 clients disconnected: they took nothing of their response for 3 s \(--send-timeout\)", TimeSpan.FromSeconds(20));
+        Assert.True(served.Elapsed < sendTimeout / 2, $"the request behind the stalled one took {served.ElapsedMilliseconds} ms: it waited for the stalled client's cut");
+        await supervisor.WaitForLogAsync(@"1 clients disconnected: they took nothing of their response for 10 s \(--send-timeout\)", TimeSpan.FromSeconds(60));
     }
 
     [Fact]
