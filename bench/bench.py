@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of the supervisor and its peers (method: ../shared/design/benchmarks.md).
+"""Side-by-side benchmark of the supervisor and its peers (method: bench/README.md).
 
 Every front serves the same tiny app (samples/HelloApi: GET / -> 12 bytes), Release build:
   app-alone         one Kestrel process on TCP: the ceiling

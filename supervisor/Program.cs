@@ -9,7 +9,7 @@ var command = new SupervisorCommand();
 var parseResult = command.Parse(args);
 if (parseResult.Errors.Count > 0)
 {
-    return Usage.Fail(parseResult.Errors[0].Message);
+    return Usage.Fail(CommandLineHints.Explain(parseResult));
 }
 
 command.Root.SetAction(async (result, _) =>

@@ -35,7 +35,8 @@ internal static class ConfigFile
         catch (JsonException exception)
         {
             var where = exception.LineNumber is { } line ? $" at line {line + 1}, column {exception.BytePositionInLine + 1}" : "";
-            throw new UsageException($"{path}: not valid JSON{where}; fix the file (a JSON object such as {{\"workers\": 4}})");
+            var python = path.EndsWith(".py", StringComparison.OrdinalIgnoreCase) ? " (Python config files are not read: write the same settings as JSON keys, such as gunicorn's workers = 4 as {\"workers\": 4}; supervisor --print-config shows every key)" : "";
+            throw new UsageException($"{path}: not valid JSON{where}{python}; fix the file (a JSON object such as {{\"workers\": 4}})");
         }
         using (document)
         {
@@ -116,24 +117,8 @@ internal static class ConfigFile
     {
         var normalized = Normalize(key);
         var best = ByNormalizedKey
-            .Select(entry => (entry.Value.Key, Distance: EditDistance(normalized, entry.Key)))
+            .Select(entry => (entry.Value.Key, Distance: EditDistance.Between(normalized, entry.Key)))
             .MinBy(candidate => candidate.Distance);
         return best.Distance <= 2 ? string.Create(CultureInfo.InvariantCulture, $" (did you mean \"{best.Key}\"?)") : "";
-    }
-
-    private static int EditDistance(string a, string b)
-    {
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var current = new int[b.Length + 1];
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            }
-            previous = current;
-        }
-        return previous[b.Length];
     }
 }

@@ -121,7 +121,7 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         var result = command.Parse(arguments);
         if (result.Errors.Count > 0)
         {
-            throw new UsageException($"${CommandArgsVariable}: {result.Errors[0].Message.TrimEnd('.')}");
+            throw new UsageException($"${CommandArgsVariable}: {CommandLineHints.Explain(result).TrimEnd('.')}");
         }
         if (result.GetValue(command.CheckConfig) || result.GetValue(command.PrintConfig) || result.UnmatchedTokens.Count > 0)
         {

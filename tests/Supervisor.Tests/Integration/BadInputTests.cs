@@ -67,6 +67,45 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
         AssertRefused(result, 2, expected);
     }
 
+    [Theory]
+    [InlineData("unknown option '--worker' (did you mean --workers?)", "--worker", "4")]
+    [InlineData("unknown option '--max-request' (did you mean --max-requests?)", "--max-request", "100")]
+    [InlineData("send SIGHUP to load the app from disk again", "--reload")]
+    [InlineData("--daemon is not offered: run the supervisor under systemd", "--daemon")]
+    [InlineData("-D (--daemon) is not offered", "-D")]
+    [InlineData("--preload is not offered: .NET cannot fork", "--preload")]
+    [InlineData("--threads is not needed", "--threads", "4")]
+    [InlineData("-k (--worker-class) is not offered", "-k", "gevent")]
+    [InlineData("--user is not offered: start the supervisor as the user", "--user", "www-data")]
+    [InlineData("--statsd-host is not offered", "--statsd-host", "localhost:8125")]
+    [InlineData("unexpected argument 'myapp:app': the app is given with --app PATH", "myapp:app")]
+    public async Task A_gunicorn_habit_or_a_misspelt_option_is_answered_with_what_to_do(string expected, params string[] arguments)
+    {
+        var artifacts = await Artifacts.GetAsync();
+
+        var result = await RunAsync(["--app", artifacts.TestApp, .. arguments, "--bind", "127.0.0.1:0"]);
+
+        AssertRefused(result, 2, expected);
+    }
+
+    [Fact]
+    public async Task A_python_config_file_is_refused_with_how_to_write_it_as_json()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var config = Path.Combine(Directory.CreateTempSubdirectory("sup-pyconf-").FullName, "gunicorn.conf.py");
+        await File.WriteAllTextAsync(config, "workers = 4\nbind = '0.0.0.0:8000'\n");
+        try
+        {
+            var result = await RunAsync("--app", artifacts.TestApp, "-c", config, "--bind", "127.0.0.1:0");
+
+            AssertRefused(result, 2, "Python config files are not read: write the same settings as JSON keys");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(config)!, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task A_bad_web_concurrency_is_refused()
     {
