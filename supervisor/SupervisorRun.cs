@@ -129,7 +129,13 @@ internal static class SupervisorRun
         }
         var graceful = stop.Mode == StopMode.Graceful;
         var timeout = graceful ? current.Value.GracefulTimeout : QuickStopTimeout;
-        await StopFrontAsync(front, graceful ? timeout : TimeSpan.Zero, signals.QuickStopRequested);
+        if (!graceful)
+        {
+            // Requests still waiting for a worker are answered 503 at once; the front's stop gives those
+            // answers up to the quick-stop time to leave (INT and QUIT cut it short, as documented).
+            dispatcher.Close();
+        }
+        await StopFrontAsync(front, timeout, signals.QuickStopRequested);
         await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, QuickStopTimeout, signals.QuickStopRequested);
         log.Information("Shutting down: Master");
         if (stop.ExitCode == ExitCodes.WorkerBootFailure)

@@ -25,6 +25,9 @@ internal static class Admission
             case DispatchOutcome.NoWorker:
                 await RefuseAsync(context, $"no worker became ready within {noWorkerWait.TotalSeconds:0} s");
                 return null;
+            case DispatchOutcome.Stopping:
+                await RefuseAsync(context, "the supervisor is stopping and no worker took the request");
+                return null;
             case DispatchOutcome.ClientGone:
                 return null;
         }

@@ -17,6 +17,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
     private volatile int _capacity = int.MaxValue;
     private volatile int _queueLimit = int.MaxValue;
     private int _waiting;
+    private volatile bool _closed;
     private long _refused;
     private long _stalledClients;
 
@@ -125,6 +126,10 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
                     {
                         return new Dispatch(DispatchOutcome.Acquired, lease);
                     }
+                    if (_closed)
+                    {
+                        return new Dispatch(DispatchOutcome.Stopping, null);
+                    }
                     if (_waiters.Count >= _queueLimit)
                     {
                         Interlocked.Increment(ref _refused);
@@ -165,6 +170,23 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         finally
         {
             Interlocked.Decrement(ref _waiting);
+        }
+    }
+
+    /// <summary>
+    /// The supervisor is stopping without waiting for its queue (a quick stop, workers that failed to
+    /// boot): every request waiting for a worker, and every one that would wait, gets
+    /// <see cref="DispatchOutcome.Stopping"/> and so an answer, rather than a cut connection.
+    /// </summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            while (_waiters.TryDequeue(out var waiter))
+            {
+                waiter.TrySetResult();
+            }
         }
     }
 
@@ -288,6 +310,9 @@ internal enum DispatchOutcome
 
     /// <summary>The client went away while waiting.</summary>
     ClientGone,
+
+    /// <summary>The supervisor stopped before a worker could take the request: 503.</summary>
+    Stopping,
 }
 
 internal readonly record struct Dispatch(DispatchOutcome Outcome, WorkerLease? Lease);

@@ -78,6 +78,25 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_request_waiting_for_workers_that_never_become_ready_gets_503_when_the_supervisor_gives_up()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // Whichever ends first, the request's own wait (--boot-timeout from its arrival) or the supervisor's
+        // (--boot-timeout from the worker's start, then exit 3), the client is answered, not cut off. The
+        // second case alone is in WorkerDispatcherTests.
+        await using var supervisor = await SupervisorProcess.StartAsync(output, artifacts.TestApp, ["--bind", "127.0.0.1:0", "--workers", "1", "--boot-timeout", "3"],
+            new Dictionary<string, string> { ["TESTAPP_START_DELAY_MS"] = "600000" });
+        var listening = await supervisor.WaitForLogAsync(@"Listening at: (https?://\S+)", TimeSpan.FromSeconds(60));
+        using var client = new HttpClient { BaseAddress = new Uri(listening.Groups[1].Value), Timeout = TimeSpan.FromSeconds(60) };
+
+        using var response = await client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        output.WriteLine(await response.Content.ReadAsStringAsync());
+        Assert.Equal(3, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
     public async Task Sigint_gives_a_worker_slow_to_stop_one_second_before_sigkill()
     {
         var artifacts = await Artifacts.GetAsync();

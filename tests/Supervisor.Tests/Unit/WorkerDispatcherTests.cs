@@ -3,7 +3,10 @@ using Supervisor.Proxy;
 
 namespace Supervisor.Tests.Unit;
 
-/// <summary>The dispatcher's choice for a request sent again: away from the worker that just failed it, while another can take it.</summary>
+/// <summary>
+/// The dispatcher's choice for a request sent again (away from the worker that just failed it, while
+/// another can take it), and its answer to requests waiting when the supervisor stops.
+/// </summary>
 public sealed class WorkerDispatcherTests
 {
     [Fact]
@@ -30,9 +33,23 @@ public sealed class WorkerDispatcherTests
         Assert.Equal("w0-1", dispatch.Lease!.Worker.Key);
     }
 
+    [Fact]
+    public async Task Requests_waiting_for_a_worker_are_answered_at_once_when_the_supervisor_stops_without_its_queue()
+    {
+        var dispatcher = Create([]); // No worker ready: requests wait up to their no-worker limit.
+        var waiting = Enumerable.Range(0, 5).Select(_ => dispatcher.AcquireAsync(affinity: null, TimeSpan.FromHours(1), CancellationToken.None).AsTask()).ToArray();
+
+        dispatcher.Close();
+
+        var outcomes = await Task.WhenAll(waiting).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(outcomes, dispatch => Assert.Equal(DispatchOutcome.Stopping, dispatch.Outcome));
+        var late = await dispatcher.AcquireAsync(affinity: null, TimeSpan.FromHours(1), CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(DispatchOutcome.Stopping, late.Outcome);
+    }
+
     private static WorkerDispatcher Create(string[] workers)
     {
-        var options = new SupervisorOptions { App = new AppTarget("/srv/app/App.dll", IsDll: true, StartupHooksSupported: true), Workers = workers.Length };
+        var options = new SupervisorOptions { App = new AppTarget("/srv/app/App.dll", IsDll: true, StartupHooksSupported: true), Workers = Math.Max(1, workers.Length) };
         var dispatcher = new WorkerDispatcher(new WorkerDestinations(options), _ => { }, (_, _) => { });
         dispatcher.Configure(workerConnections: 10, queueLimit: 10);
         foreach (var (key, pid) in workers.Select((key, index) => (key, index + 100)))
