@@ -32,6 +32,12 @@ internal abstract record BindAddress
             throw Invalid(value, "fd:// is not supported yet");
         }
 
+        if (text.Contains("://", StringComparison.Ordinal))
+        {
+            // ASPNETCORE_URLS habits: the scheme comes from --certfile, not from the address.
+            throw Invalid(value, "write HOST:PORT without a scheme, like 127.0.0.1:8000 (HTTPS is served when --certfile and --keyfile are given)");
+        }
+
         string host;
         string? portText;
         if (text.StartsWith('['))

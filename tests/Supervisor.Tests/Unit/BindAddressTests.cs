@@ -28,6 +28,8 @@ public sealed class BindAddressTests
     [InlineData("127.0.0.1:http", "not a port number")]
     [InlineData("127.0.0.1:70000", "not a port number")]
     [InlineData("::1:8000", "brackets")]
+    [InlineData("http://127.0.0.1:8000", "without a scheme, like 127.0.0.1:8000")]
+    [InlineData("https://[::1]:8443", "without a scheme")]
     [InlineData("[::1:8000", "closing ']'")]
     public void Malformed_addresses_are_refused_with_the_reason(string text, string reason)
     {
