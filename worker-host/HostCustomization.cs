@@ -17,11 +17,16 @@ internal static class HostCustomization
         switch (builder)
         {
             case HostApplicationBuilder applicationBuilder: // WebApplication.CreateBuilder, Host.CreateApplicationBuilder
+                QuietStatusMessagesByDefault(applicationBuilder.Configuration);
                 OverrideListenUrl(applicationBuilder.Configuration, settings);
                 AddServices(applicationBuilder.Services, settings);
                 break;
             case IHostBuilder hostBuilder: // Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...)
-                hostBuilder.ConfigureAppConfiguration((_, configuration) => OverrideListenUrl(configuration, settings));
+                hostBuilder.ConfigureAppConfiguration((_, configuration) =>
+                {
+                    QuietStatusMessagesByDefault(configuration);
+                    OverrideListenUrl(configuration, settings);
+                });
                 hostBuilder.ConfigureServices(services => AddServices(services, settings));
                 break;
         }
@@ -36,6 +41,18 @@ internal static class HostCustomization
             configuration.AddInMemoryCollection([new KeyValuePair<string, string?>("urls", url)]);
         }
     }
+
+    // The host's start-up banner ("Now listening on", "Application started. Press Ctrl+C to shut down",
+    // the environment and content root) is eight lines per worker in the supervisor's log, and the
+    // supervisor logs each worker's readiness itself. Kestrel writes "Now listening on" whatever
+    // suppressStatusMessages says, so the banner's category is set to Warning instead, in the first
+    // configuration source: the app's own appsettings, or --env Logging__LogLevel__Microsoft.Hosting.Lifetime=Information,
+    // still bring it back.
+    private static void QuietStatusMessagesByDefault(IConfigurationBuilder configuration) =>
+        configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = [new KeyValuePair<string, string?>("Logging:LogLevel:Microsoft.Hosting.Lifetime", "Warning")],
+        });
 
     private static void AddServices(IServiceCollection services, WorkerSettings settings)
     {

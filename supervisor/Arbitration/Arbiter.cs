@@ -186,8 +186,8 @@ internal sealed partial class Arbiter
         _retiring.Clear();
     }
 
-    private void LogWorkerOutput(WorkerProcess process, string line, bool isError) =>
-        _log.Write(isError ? LogEventLevel.Error : LogEventLevel.Information, "[worker {Slot} pid {WorkerPid}] {Line}", process.Identity.Slot, process.Pid, line);
+    private void LogWorkerOutput(WorkerProcess process, string line, LogEventLevel level) =>
+        _log.Write(level, "[worker {Slot} pid {WorkerPid}] {Line}", process.Identity.Slot, process.Pid, line);
 
     private static string DescribeBootFailure(Worker worker, string what)
     {

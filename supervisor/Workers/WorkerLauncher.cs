@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Serilog.Events;
 using Supervisor.Configuration;
 using Supervisor.WorkerHost;
 
@@ -17,7 +18,7 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
     ];
 
     /// <summary>Starts one worker of the app <paramref name="options"/> name, as <paramref name="identity"/>.</summary>
-    public WorkerProcess Launch(SupervisorOptions options, WorkerIdentity identity, Action<WorkerProcess, string, bool> onOutput)
+    public WorkerProcess Launch(SupervisorOptions options, WorkerIdentity identity, Action<WorkerProcess, string, LogEventLevel> onOutput)
     {
         var socketPath = runDirectory.WorkerSocketPath(identity.Key);
         // A worker killed with SIGKILL leaves its socket file; the names are unique per spawn, but a

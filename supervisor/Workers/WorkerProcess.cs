@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Serilog.Events;
 using Supervisor.Native;
 
 namespace Supervisor.Workers;
@@ -18,6 +19,8 @@ internal sealed class WorkerProcess : IDisposable
     private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly WorkerOutputLevels _stdoutLevels = new(LogEventLevel.Information);
+    private readonly WorkerOutputLevels _stderrLevels = new(LogEventLevel.Error);
 
     private WorkerProcess(WorkerIdentity identity, Process process, DateTimeOffset startedAt)
     {
@@ -42,8 +45,8 @@ internal sealed class WorkerProcess : IDisposable
 
     public bool HasExited => _exited.Task.IsCompleted;
 
-    /// <summary>Starts the process. <paramref name="onOutput"/> gets each line and whether it came from stderr.</summary>
-    public static WorkerProcess Start(WorkerIdentity identity, ProcessStartInfo startInfo, TimeProvider time, Action<WorkerProcess, string, bool> onOutput)
+    /// <summary>Starts the process. <paramref name="onOutput"/> gets each line and its level (see <see cref="WorkerOutputLevels"/>).</summary>
+    public static WorkerProcess Start(WorkerIdentity identity, ProcessStartInfo startInfo, TimeProvider time, Action<WorkerProcess, string, LogEventLevel> onOutput)
     {
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
         var worker = new WorkerProcess(identity, process, time.GetUtcNow());
@@ -89,7 +92,7 @@ internal sealed class WorkerProcess : IDisposable
         _exited.TrySetResult(SafeExitCode(_process));
     }
 
-    private void OnLine(string? line, bool isError, Action<WorkerProcess, string, bool> onOutput)
+    private void OnLine(string? line, bool isError, Action<WorkerProcess, string, LogEventLevel> onOutput)
     {
         if (line is null)
         {
@@ -97,7 +100,8 @@ internal sealed class WorkerProcess : IDisposable
             return;
         }
         Tail.Add(line);
-        onOutput(this, line, isError);
+        // Each stream's lines arrive in order on one callback at a time, so its reader needs no lock.
+        onOutput(this, line, (isError ? _stderrLevels : _stdoutLevels).Classify(line));
     }
 
     private static int SafeExitCode(Process process)

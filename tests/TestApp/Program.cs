@@ -309,6 +309,8 @@ app.MapGet("/allocate", (int mb) =>
     }
     return $"holding {held.Count} MB in {Environment.ProcessId}";
 });
+// Logs one entry through the app's console logger, as an app's own code would.
+app.MapPost("/log", (ILoggerFactory loggers, LogLevel level, string message) => loggers.CreateLogger("TestApp").Log(level, "{Message}", message));
 app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(name) ?? "");
 
 app.Run();

@@ -119,6 +119,39 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_workers_log_entries_keep_their_level_and_its_start_up_banner_stays_out()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // The sample logs at Information, as the templates do: without the worker-host's default, every
+        // worker would write "Now listening on", "Application started. Press Ctrl+C to shut down", ...
+        var hello = await SupervisorProcess.StartReadyAsync(output, artifacts.HelloApi, "--workers", "2", "--bind", "127.0.0.1:0");
+        await using (hello)
+        {
+            using var client = hello.CreateClient();
+            Assert.Equal("Hello World!", await client.GetStringAsync("/"));
+            hello.Signal(Posix.SIGTERM);
+            Assert.Equal(0, await hello.WaitForExitAsync(SupervisorProcess.StartTimeout));
+            // Exited: every line the workers wrote has been read and logged.
+            Assert.DoesNotContain("Now listening on", hello.Log);
+            Assert.DoesNotContain("Press Ctrl+C", hello.Log);
+            Assert.DoesNotContain("Content root path", hello.Log);
+        }
+
+        var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--bind", "127.0.0.1:0");
+        await using (supervisor)
+        {
+            using var client = supervisor.CreateClient();
+            (await client.PostAsync("/log?level=Warning&message=disk%20almost%20full", content: null)).EnsureSuccessStatusCode();
+            (await client.PostAsync("/log?level=Critical&message=out%20of%20disk", content: null)).EnsureSuccessStatusCode();
+            // The entry line and its indented message line both take the entry's level.
+            await supervisor.WaitForLogAsync(@"\[CRITICAL\] \[worker 0 pid \d+\]       out of disk", LogTimeout);
+            Assert.Matches(@"\[WARNING\] \[worker 0 pid \d+\] warn: TestApp\[0\]", supervisor.Log);
+            Assert.Matches(@"\[WARNING\] \[worker 0 pid \d+\]       disk almost full", supervisor.Log);
+            Assert.Matches(@"\[CRITICAL\] \[worker 0 pid \d+\] crit: TestApp\[0\]", supervisor.Log);
+        }
+    }
+
+    [Fact]
     public async Task An_access_log_nobody_reads_slows_no_request_and_loses_no_line_once_it_drains()
     {
         var artifacts = await Artifacts.GetAsync();
