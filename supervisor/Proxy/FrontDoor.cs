@@ -55,6 +55,7 @@ internal static class FrontDoor
             }
         });
 
+        builder.Services.Configure<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(keys => keys.XmlRepository = new InMemoryKeyRepository());
         builder.Services.AddSingleton(destinations.Provider);
         builder.Services.AddSingleton<Yarp.ReverseProxy.Configuration.IProxyConfigProvider>(destinations.Provider);
         builder.Services.AddReverseProxy()

@@ -12,7 +12,8 @@ namespace Supervisor.Workers;
 /// <remarks>
 /// Default location: <c>$XDG_STATE_HOME/supervisor/APP/keys</c> (<c>~/.local/state/...</c>): state that must
 /// survive restarts, per the XDG base directory spec, and per app, so two apps never share keys by accident.
-/// Where that cannot be created (no writable home, as in a hardened container), the ring lives in the run
+/// Never a relative path: a relative XDG_STATE_HOME or HOME gives no default. Where there is no default
+/// or it cannot be created (no writable home, as in a hardened container), the ring lives in the run
 /// directory: shared by the workers, lost on restart, and a warning says to set --data-protection-dir.
 /// </remarks>
 internal static class SharedKeyRing
@@ -27,29 +28,64 @@ internal static class SharedKeyRing
     /// <summary>Chooses the directory, creating it with mode 0700 if needed.</summary>
     public static string Prepare(string? requested, string appName, RunDirectory runDirectory, ILogger log)
     {
+        var (directory, problem) = Choose(requested, appName);
+        if (directory is not null)
+        {
+            return directory;
+        }
+        var fallback = Path.Combine(runDirectory.FullPath, "keys");
+        CreatePrivate(fallback, "the key directory");
+        log.Warning("{Problem}; workers share {Fallback} until the supervisor stops", NotPersistent(problem!), fallback);
+        return fallback;
+    }
+
+    /// <summary>
+    /// What a start would find, for --check-config: throws when --data-protection-dir cannot be used (after
+    /// creating it as a start would), and returns the warning a start would log when the default cannot.
+    /// </summary>
+    public static string? Check(string? requested, string appName) =>
+        Choose(requested, appName).Problem is { } problem ? NotPersistent(problem) : null;
+
+    // The asked-for directory or a UsageException; else the default, or why there is none.
+    private static (string? Directory, string? Problem) Choose(string? requested, string appName)
+    {
         if (requested is not null)
         {
             CreatePrivate(requested, "--data-protection-dir");
-            return requested;
+            return (requested, null);
         }
-        var stateHome = Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg
-            ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state");
-        var preferred = Path.Combine(stateHome, "supervisor", appName, "keys");
+        if (DefaultDirectory(appName) is not { } preferred)
+        {
+            var home = Environment.GetEnvironmentVariable("HOME") is { } value ? $"HOME is '{value}'" : "HOME is not set";
+            return (null, $"there is no absolute home directory to keep them in ({home}); set --data-protection-dir");
+        }
         try
         {
             CreatePrivate(preferred, "the default key directory");
-            return preferred;
+            return (preferred, null);
         }
         catch (UsageException exception)
         {
-            var fallback = Path.Combine(runDirectory.FullPath, "keys");
-            CreatePrivate(fallback, "the key directory");
-            log.Warning("DataProtection keys cannot persist ({Reason}); workers share {Fallback} until the supervisor stops. Set --data-protection-dir to a writable directory to keep logins across restarts",
-                exception.Message, fallback);
-            return fallback;
+            return (null, exception.Message);
         }
     }
+
+    // XDG base directory spec: a relative XDG_STATE_HOME is invalid and ignored. A relative or empty home
+    // (HOME=. in some containers) would put the keys wherever the supervisor happened to start: no default.
+    private static string? DefaultDirectory(string appName)
+    {
+        if (Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg && Path.IsPathFullyQualified(xdg))
+        {
+            return Path.Combine(xdg, "supervisor", appName, "keys");
+        }
+        // HOME, or the user's entry in the password database; verifying it would answer "" for a home the
+        // user cannot read, and the reason would be lost.
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify);
+        return Path.IsPathFullyQualified(home) ? Path.Combine(home, ".local", "state", "supervisor", appName, "keys") : null;
+    }
+
+    private static string NotPersistent(string problem) =>
+        $"DataProtection keys will not persist across restarts, so logins and antiforgery tokens will not either: {problem}";
 
     /// <summary>Makes sure the ring holds a key that stays valid for a while, before any worker starts.</summary>
     public static void EnsureCurrentKey(string directory, ILogger log)
@@ -88,7 +124,7 @@ internal static class SharedKeyRing
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"{what} '{path}' cannot be created ({exception.Message}); give a writable directory with --data-protection-dir");
+            throw new UsageException($"{what} '{path}' cannot be created ({exception.Message.TrimEnd('.')}); give a writable directory with --data-protection-dir");
         }
     }
 }

@@ -59,11 +59,12 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     public static Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, params string[] arguments) =>
         StartAsync(output, app, arguments, environment: null);
 
-    public static async Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment)
+    public static async Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment, string? workingDirectory = null)
     {
         var artifacts = await Artifacts.GetAsync();
         var startInfo = new ProcessStartInfo(artifacts.Supervisor)
         {
+            WorkingDirectory = workingDirectory ?? "",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -92,9 +93,9 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     public static Task<SupervisorProcess> StartReadyAsync(ITestOutputHelper output, string app, params string[] arguments) =>
         StartReadyAsync(output, app, arguments, environment: null);
 
-    public static async Task<SupervisorProcess> StartReadyAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment)
+    public static async Task<SupervisorProcess> StartReadyAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment, string? workingDirectory = null)
     {
-        var supervisor = await StartAsync(output, app, ["--bind", "127.0.0.1:0", .. arguments], environment);
+        var supervisor = await StartAsync(output, app, ["--bind", "127.0.0.1:0", .. arguments], environment, workingDirectory);
         try
         {
             var listening = await supervisor.WaitForLogAsync(@"Listening at: (https?://\S+)", StartTimeout);

@@ -72,6 +72,26 @@ public sealed class SharedStateTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_relative_home_puts_no_key_in_the_working_directory_and_workers_still_share_one_ring()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var workingDirectory = Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(_keys)!, "cwd")).FullName;
+        var environment = new Dictionary<string, string> { ["HOME"] = ".", ["XDG_STATE_HOME"] = "" };
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2"], environment, workingDirectory);
+        using var client = CreateClient(supervisor, new CookieContainer());
+        using (var login = await client.PostAsync("/login?name=bo", null))
+        {
+            login.EnsureSuccessStatusCode();
+        }
+
+        await AssertAuthenticatedAsync(client, token: null, requests: 20);
+        Assert.Contains("there is no absolute home directory to keep them in (HOME is '.')", supervisor.Log);
+        // Neither the supervisor's ~/.local/state nor the framework's ~/.aspnet/DataProtection-Keys (which
+        // the front's own DataProtection used to write) resolved against the working directory.
+        Assert.Empty(Directory.GetFileSystemEntries(workingDirectory));
+    }
+
+    [Fact]
     public async Task An_app_that_keeps_its_own_keys_keeps_them()
     {
         var artifacts = await Artifacts.GetAsync();
