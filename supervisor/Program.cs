@@ -27,6 +27,10 @@ command.Root.SetAction(async (result, _) =>
         if (result.GetValue(command.PrintConfig) || result.GetValue(command.CheckConfig))
         {
             using var checkedStartup = StartupChecks.Run(loaded.Options);
+            foreach (var warning in loaded.Warnings.Concat(await StartupChecks.RehearseAsync(loaded.Options)))
+            {
+                Console.Error.WriteLine($"supervisor: warning: {warning}");
+            }
             Console.Out.Write(result.GetValue(command.PrintConfig)
                 ? ConfigurationReport.Write(loaded)
                 : $"supervisor: the configuration is valid{(loaded.Options.ConfigFile is { } file ? $" ({file})" : "")}\n");

@@ -153,13 +153,7 @@ internal static class SupervisorRun
         }
         catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
         {
-            var binds = string.Join(", ", options.Binds);
-            // Kestrel wraps the AddressInUseException in an IOException that repeats the address.
-            var reason = exception is AddressInUseException || exception.InnerException is AddressInUseException
-                ? "the address is already in use"
-                : exception.Message.TrimEnd('.');
-            throw new StartupFailureException(
-                $"cannot listen on {binds}: {reason}; stop whatever holds it or choose another --bind", ExitCodes.RuntimeFailure, exception);
+            throw ListenFailure.For(options.Binds, exception);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Supervisor.Configuration;
+using Supervisor.Logging;
 using Supervisor.Proxy;
 using Supervisor.Workers;
 
@@ -17,6 +18,31 @@ internal static class StartupChecks
         var runtime = WorkerRuntime.Locate(options.App, Environment.GetEnvironmentVariable);
         var certificate = options.ServesHttps ? TlsCertificate.Load(options.CertFile!, options.KeyFile!) : null;
         return new CheckedStartup(runtime, certificate);
+    }
+
+    /// <summary>
+    /// What --check-config does beyond <see cref="Run"/>: the first steps of a start, done and undone. Each
+    /// public address is bound and released, each log file opened (and removed again if the check made it),
+    /// and the key directory checked (created, mode 0700, as a start would). Throws what the start would
+    /// have failed with; returns the warnings it would have logged.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> RehearseAsync(SupervisorOptions options)
+    {
+        ListenCheck.Run(options.Binds);
+        string[] logFiles = [.. new[] { options.ErrorLogFile, options.AccessLogFile }.OfType<string>().Where(file => file != "-" && !File.Exists(file)).Distinct()];
+        try
+        {
+            await using var errorLog = ErrorLog.Open(options);
+            await using var accessLog = AccessLog.Open(options, errorLog);
+        }
+        finally
+        {
+            foreach (var made in logFiles.Where(File.Exists))
+            {
+                File.Delete(made);
+            }
+        }
+        return SharedKeyRing.Check(options.DataProtectionDirectory, options.App.Name) is { } warning ? [warning] : [];
     }
 }
 

@@ -25,7 +25,7 @@ internal sealed class AccessLog(ErrorLog errorLog) : IAsyncDisposable
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new Cli.UsageException($"--access-logfile '{options.AccessLogFile}' cannot be written ({exception.Message.TrimEnd('.')}); give a writable file or - for stdout");
+            throw new Cli.UsageException($"--access-logfile '{options.AccessLogFile}' cannot be written ({LogWriter.DescribeOpenFailure(options.AccessLogFile!, exception)}); give a writable file or - for stdout");
         }
         return accessLog;
     }

@@ -51,7 +51,7 @@ internal sealed class ErrorLog : IAsyncDisposable
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new Cli.UsageException($"--error-logfile '{options.ErrorLogFile}' cannot be written ({exception.Message.TrimEnd('.')}); give a writable file or - for stderr");
+            throw new Cli.UsageException($"--error-logfile '{options.ErrorLogFile}' cannot be written ({LogWriter.DescribeOpenFailure(options.ErrorLogFile!, exception)}); give a writable file or - for stderr");
         }
     }
 

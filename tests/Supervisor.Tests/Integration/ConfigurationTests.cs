@@ -35,8 +35,10 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         var artifacts = await Artifacts.GetAsync();
         var example = Path.Combine(Artifacts.RepositoryRoot, "deploy", "config", "supervisor.json");
 
-        // The example names an app under /srv; everything else in it is checked as written.
-        var result = await SupervisorCli.RunAsync(output, "--config", example, "--app", artifacts.HelloApi, "--check-config");
+        // The example names an app under /srv and logs under /var/log/myapi, which the check opens (a
+        // test must not make them), and port 8000, which the check binds; everything else is checked as written.
+        var result = await SupervisorCli.RunAsync(output, "--config", example, "--app", artifacts.HelloApi, "--check-config",
+            "--error-logfile", Path.Combine(_scratch, "error.log"), "--access-logfile", Path.Combine(_scratch, "access.log"), "--bind", "127.0.0.1:0");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Empty(result.StandardError);
@@ -68,6 +70,62 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         var result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--certfile", notPem, "--keyfile", notPem, "--check-config");
 
         SupervisorCli.AssertRefused(result, 2, "cannot be loaded");
+    }
+
+    [Fact]
+    public async Task Check_config_binds_each_address_as_a_start_would_and_refuses_one_in_use()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var taken = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+
+        var result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--bind", $"127.0.0.1:{taken}", "--check-config");
+
+        // Exit 1, as the start's own failure to bind: a port held by a process still stopping frees itself.
+        SupervisorCli.AssertRefused(result, 1, $"cannot listen on 127.0.0.1:{taken}: the address is already in use");
+
+        holder.Stop();
+        var freed = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--bind", $"127.0.0.1:{taken}", "--check-config");
+        Assert.Equal(0, freed.ExitCode);
+    }
+
+    [Fact]
+    public async Task Check_config_opens_the_log_files_and_refuses_one_whose_folder_is_missing()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var missingFolder = Path.Combine(_scratch, "no-such-folder");
+
+        var result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--error-logfile", Path.Combine(missingFolder, "error.log"), "--check-config");
+        SupervisorCli.AssertRefused(result, 2, $"--error-logfile '{missingFolder}/error.log' cannot be written (the folder '{missingFolder}' does not exist)");
+
+        result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--access-logfile", Path.Combine(missingFolder, "access.log"), "--check-config");
+        SupervisorCli.AssertRefused(result, 2, $"--access-logfile '{missingFolder}/access.log' cannot be written (the folder '{missingFolder}' does not exist)");
+
+        // A file the check could open is not left behind, and one that was there is left as it was.
+        var existing = Path.Combine(_scratch, "error.log");
+        await File.WriteAllTextAsync(existing, "yesterday\n");
+        result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--error-logfile", existing, "--access-logfile", Path.Combine(_scratch, "access.log"), "--check-config");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("yesterday\n", await File.ReadAllTextAsync(existing));
+        Assert.False(File.Exists(Path.Combine(_scratch, "access.log")));
+    }
+
+    [Fact]
+    public async Task Check_config_checks_the_key_directory_and_warns_when_keys_cannot_persist()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var readable = Directory.CreateDirectory(Path.Combine(_scratch, "keys")).FullName;
+        File.SetUnixFileMode(readable, (UnixFileMode)0b111_101_101);
+
+        var result = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--data-protection-dir", readable, "--check-config");
+        SupervisorCli.AssertRefused(result, 2, $"--data-protection-dir '{readable}' can be read by others (mode 755)");
+
+        // A relative HOME would put the keys wherever the supervisor was started: valid, with the start's warning.
+        var relativeHome = new Dictionary<string, string?> { ["HOME"] = ".", ["XDG_STATE_HOME"] = null };
+        result = await SupervisorCli.RunAsync(output, relativeHome, "--app", artifacts.TestApp, "--check-config");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("supervisor: warning: DataProtection keys will not persist across restarts, so logins and antiforgery tokens will not either: there is no absolute home directory to keep them in (HOME is '.'); set --data-protection-dir", result.StandardError.Trim());
     }
 
     [Fact]
