@@ -33,6 +33,9 @@ internal sealed partial class RunDirectory : IDisposable
 
     public string ControlSocketPath => Path.Combine(FullPath, ControlSocketName);
 
+    /// <summary>Where the workers' key ring lives when it cannot persist; removed with the sockets.</summary>
+    public string TransientKeyDirectory => Path.Combine(FullPath, "keys");
+
     /// <summary>Default socket directories of killed supervisors that <see cref="Open"/> removed.</summary>
     public IReadOnlyList<string> RemovedAbandonedDirectories { get; private init; } = [];
 
@@ -46,12 +49,17 @@ internal sealed partial class RunDirectory : IDisposable
             ? Path.Combine(FullPath, workerKey + ".sock")
             : throw new ArgumentException($"'{workerKey}' is not a worker key", nameof(workerKey));
 
-    /// <summary>Removes the sockets this supervisor made, and the directory if it made that too.</summary>
+    /// <summary>Removes the sockets this supervisor made, the transient key ring, and the directory if it made that too.</summary>
     public void Dispose()
     {
         foreach (var path in OurSocketFiles())
         {
             TryDelete(path);
+        }
+        if (Directory.Exists(TransientKeyDirectory))
+        {
+            // Keys that were never meant to outlive this run; left here, they kept the directory from going.
+            Directory.Delete(TransientKeyDirectory, recursive: true);
         }
         if (_createdByUs)
         {

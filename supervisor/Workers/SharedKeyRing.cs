@@ -33,7 +33,7 @@ internal static class SharedKeyRing
         {
             return directory;
         }
-        var fallback = Path.Combine(runDirectory.FullPath, "keys");
+        var fallback = runDirectory.TransientKeyDirectory;
         CreatePrivate(fallback, "the key directory");
         log.Warning("{Problem}; workers share {Fallback} until the supervisor stops", NotPersistent(problem!), fallback);
         return fallback;

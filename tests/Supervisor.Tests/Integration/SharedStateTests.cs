@@ -77,18 +77,25 @@ public sealed class SharedStateTests(ITestOutputHelper output) : IDisposable
         var artifacts = await Artifacts.GetAsync();
         var workingDirectory = Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(_keys)!, "cwd")).FullName;
         var environment = new Dictionary<string, string> { ["HOME"] = ".", ["XDG_STATE_HOME"] = "" };
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2"], environment, workingDirectory);
-        using var client = CreateClient(supervisor, new CookieContainer());
-        using (var login = await client.PostAsync("/login?name=bo", null))
+        string transientRing;
+        await using (var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2"], environment, workingDirectory))
         {
-            login.EnsureSuccessStatusCode();
+            using var client = CreateClient(supervisor, new CookieContainer());
+            using (var login = await client.PostAsync("/login?name=bo", null))
+            {
+                login.EnsureSuccessStatusCode();
+            }
+
+            await AssertAuthenticatedAsync(client, token: null, requests: 20);
+            transientRing = (await supervisor.WaitForLogAsync(@"there is no absolute home directory to keep them in \(HOME is '\.'\).*; workers share (\S+) until the supervisor stops", TimeSpan.FromSeconds(1))).Groups[1].Value;
+            Assert.Single(Directory.GetFiles(transientRing, "key-*.xml"));
         }
 
-        await AssertAuthenticatedAsync(client, token: null, requests: 20);
-        Assert.Contains("there is no absolute home directory to keep them in (HOME is '.')", supervisor.Log);
         // Neither the supervisor's ~/.local/state nor the framework's ~/.aspnet/DataProtection-Keys (which
-        // the front's own DataProtection used to write) resolved against the working directory.
+        // the front's own DataProtection used to write) resolved against the working directory; and the
+        // transient ring went with the run directory.
         Assert.Empty(Directory.GetFileSystemEntries(workingDirectory));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(transientRing)), $"{Path.GetDirectoryName(transientRing)} was left behind");
     }
 
     [Fact]
