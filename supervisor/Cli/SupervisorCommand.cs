@@ -46,7 +46,7 @@ internal sealed class SupervisorCommand
 
     public Option<bool> CheckConfig { get; } = new("--check-config")
     {
-        Description = "Check the configuration (file, values, app, addresses, certificate) and exit: 0 when valid, 2 with the file, key and reason when not.",
+        Description = "Do what a start does before its first worker, and undo it (read the settings, find the app, load the certificate, bind each address, open the log files, check the key directory), then exit: 0 when a start would get that far, 2 with the file, key and reason for a bad setting, 1 when an address cannot be bound.",
     };
 
     public Option<bool> PrintConfig { get; } = new("--print-config")
