@@ -1,5 +1,3 @@
-using Yarp.ReverseProxy.Model;
-
 namespace Supervisor.Proxy;
 
 /// <summary>
@@ -10,11 +8,11 @@ internal static class Admission
 {
     /// <summary>
     /// The lease, set as a request feature for the access log; null when the request was refused (and
-    /// answered) or its client went away while waiting. <paramref name="affinity"/> is the worker a
-    /// sticky-session cookie asks for, if any; <paramref name="avoid"/> one that just failed to take
+    /// answered) or its client went away while waiting. <paramref name="affinity"/> is the key of the
+    /// worker the request belongs to, if any; <paramref name="avoid"/> one that just failed to take
     /// this request (the request goes back to it only if no other worker can take it).
     /// </summary>
-    public static async Task<WorkerLease?> AdmitAsync(HttpContext context, WorkerDispatcher dispatcher, DestinationState? affinity, TimeSpan noWorkerWait, string? avoid = null)
+    public static async Task<WorkerLease?> AdmitAsync(HttpContext context, WorkerDispatcher dispatcher, string? affinity, TimeSpan noWorkerWait, string? avoid = null)
     {
         var dispatch = await dispatcher.AcquireAsync(affinity, noWorkerWait, context.RequestAborted, avoid);
         switch (dispatch.Outcome)

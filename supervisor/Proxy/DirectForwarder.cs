@@ -20,7 +20,7 @@ namespace Supervisor.Proxy;
 /// connection other requests share.
 /// </para>
 /// </summary>
-internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher dispatcher, WorkerConnections connections, ILogger logger)
+internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher dispatcher, SignalRAffinity signalR, WorkerConnections connections, ILogger logger)
 {
     private const int CopyBufferSize = 16 * 1024;
 
@@ -55,11 +55,12 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
     {
         var request = RequestHeaderEncoder.Encode(context.Request, target);
         var resends = new Resends(context.Request.Method);
+        var affinity = signalR.WorkerFor(context.Request);
         try
         {
             while (true)
             {
-                if (await Admission.AdmitAsync(context, dispatcher, affinity: null, current.Value.BootTimeout, resends.FailedWorker) is not { } lease)
+                if (await Admission.AdmitAsync(context, dispatcher, affinity, current.Value.BootTimeout, resends.FailedWorker) is not { } lease)
                 {
                     return;
                 }
@@ -205,6 +206,10 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
                 // a long poll shows its client the headers before its first event.
                 await guard.FlushAsync(context);
             }
+            if (context.Response.StatusCode == StatusCodes.Status200OK && SignalRAffinity.IsNegotiate(context.Request))
+            {
+                await CopyNegotiateResponseAsync(stream, context, worker, guard, token);
+            }
             await CopyBodyAsync(stream, context, guard, idleLimit, timeout, token);
             return Outcome.Answered;
         }
@@ -271,6 +276,33 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
     {
         response.Headers.Clear();
         response.StatusCode = StatusCodes.Status200OK;
+    }
+
+    // A SignalR negotiate response is read whole (up to its bound) before any of it goes out, so the front
+    // knows the connection's worker before the client can name it; the rest, if any, is copied as usual.
+    private async Task CopyNegotiateResponseAsync(WorkerStream stream, HttpContext context, string worker, SlowClientGuard guard, CancellationToken token)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(SignalRAffinity.MaxNegotiateResponse);
+        try
+        {
+            var held = 0;
+            var ended = false;
+            while (held < SignalRAffinity.MaxNegotiateResponse && !ended)
+            {
+                var read = await stream.ReadAsync(buffer.AsMemory(held, SignalRAffinity.MaxNegotiateResponse - held), token);
+                held += read;
+                ended = read == 0;
+            }
+            if (ended)
+            {
+                signalR.Learn(buffer.AsMemory(0, held), worker);
+            }
+            await guard.WriteAsync(context, buffer.AsMemory(0, held));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static async Task CopyBodyAsync(WorkerStream stream, HttpContext context, SlowClientGuard guard, CancellationTokenSource? idleLimit, TimeSpan timeout, CancellationToken token)

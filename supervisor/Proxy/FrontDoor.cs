@@ -36,6 +36,7 @@ internal static class FrontDoor
         Serilog.ILogger logger)
     {
         var options = current.Value;
+        var signalR = new SignalRAffinity(TimeProvider.System);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddSerilog(logger);
         // The supervisor handles its own signals: no console lifetime stopping the host behind its back.
@@ -73,6 +74,9 @@ internal static class FrontDoor
             })
             .AddTransforms(transforms =>
             {
+                // A SignalR negotiate response is read whole here, so its connection's worker is known
+                // before the client can name it (SignalRAffinity); the direct path does the same.
+                transforms.AddResponseTransform(context => LearnSignalRConnectionAsync(context, signalR));
                 // The app sees the Host the client asked for (or a trusted proxy reported), not the worker's internal name.
                 transforms.AddOriginalHost(useOriginal: true);
                 // X-Forwarded-For/-Proto/-Host are set by YARP from the settled client identity, replacing
@@ -99,14 +103,29 @@ internal static class FrontDoor
         });
         var requestLimits = new RequestLimits(options.LimitRequestFieldSize, options.LimitRequestBody);
         app.Use(requestLimits.InvokeAsync);
-        app.Use(new DirectForwarder(current, dispatcher, new Http2.WorkerConnections(runDirectory.WorkerSocketPath), logger).InvokeAsync);
+        app.Use(new DirectForwarder(current, dispatcher, signalR, new Http2.WorkerConnections(runDirectory.WorkerSocketPath), logger).InvokeAsync);
         app.MapReverseProxy(proxy =>
         {
             proxy.UseSessionAffinity();
-            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, destinations.StickySessions, current.Value));
+            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, signalR, destinations.StickySessions, current.Value));
         });
         destinations.Attach(app.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>());
         return app;
+    }
+
+    private static async ValueTask LearnSignalRConnectionAsync(Yarp.ReverseProxy.Transforms.ResponseTransformContext context, SignalRAffinity signalR)
+    {
+        if (context.ProxyResponse is not { IsSuccessStatusCode: true } response
+            || response.Content.Headers.ContentLength is not (> 0 and <= SignalRAffinity.MaxNegotiateResponse)
+            || !SignalRAffinity.IsNegotiate(context.HttpContext.Request)
+            || context.HttpContext.Features.Get<WorkerLease>() is not { } lease)
+        {
+            return;
+        }
+        var body = await response.Content.ReadAsByteArrayAsync(context.CancellationToken);
+        signalR.Learn(body, lease.Worker.Key);
+        context.SuppressResponseBody = true;
+        await context.HttpContext.Response.Body.WriteAsync(body, context.CancellationToken);
     }
 
     /// <summary>The addresses Kestrel really listens on (with the port it chose for :0), in Gunicorn's spelling.</summary>
@@ -154,11 +173,13 @@ internal static class FrontDoor
 
     // YARP's path: a worker for the request, the slow-client guard on its response, and a second worker
     // when the first one's socket refused the connection (nothing of the request was sent).
-    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, bool stickySessions, SupervisorOptions options)
+    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, SignalRAffinity signalR, bool stickySessions, SupervisorOptions options)
     {
         var feature = context.GetReverseProxyFeature();
         // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
-        var affinity = stickySessions && feature.AvailableDestinations.Count == 1 ? feature.AvailableDestinations[0] : null;
+        var affinity = stickySessions && feature.AvailableDestinations.Count == 1
+            ? feature.AvailableDestinations[0].DestinationId
+            : signalR.WorkerFor(context.Request);
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         var body = context.Response.Body;
         string? refusedBy = null;

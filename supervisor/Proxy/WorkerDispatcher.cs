@@ -102,10 +102,11 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
 
     /// <summary>
     /// Finds a worker for one request, waiting for a place if every worker is full (or none is ready).
-    /// <paramref name="affinity"/> is the worker a sticky-session cookie asks for, if any;
+    /// <paramref name="affinity"/> is the key of the worker the request belongs to, if any (a sticky-session
+    /// cookie's, or the one holding the SignalR connection the request names);
     /// <paramref name="avoid"/> one that just failed to take this request, chosen only if no other can.
     /// </summary>
-    public async ValueTask<Dispatch> AcquireAsync(DestinationState? affinity, TimeSpan noWorkerWait, CancellationToken aborted, string? avoid = null)
+    public async ValueTask<Dispatch> AcquireAsync(string? affinity, TimeSpan noWorkerWait, CancellationToken aborted, string? avoid = null)
     {
         if (Volatile.Read(ref _waiting) == 0 && TryReserve(affinity, avoid) is { } quick)
         {
@@ -206,12 +207,12 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         }
     }
 
-    private WorkerLease? TryReserve(DestinationState? affinity, string? avoid)
+    private WorkerLease? TryReserve(string? affinity, string? avoid)
     {
         var capacity = _capacity;
-        if (affinity is not null && FindOpen(affinity.DestinationId) is { } sticky)
+        if (affinity is not null && FindOpen(affinity) is { } sticky)
         {
-            // A sticky client waits for its own worker rather than lose its in-process state.
+            // A request bound to a worker waits for it rather than lose the in-process state it needs.
             return sticky.TryReserve(capacity) ? Lease(sticky) : null;
         }
         var rotation = _rotation;

@@ -40,6 +40,7 @@ if (builder.Configuration["TESTAPP_KEYS_DIR"] is { Length: > 0 } keysDirectory)
 builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie();
 builder.Services.AddAuthorization();
 builder.Services.AddAntiforgery(options => options.HeaderName = "X-CSRF-TOKEN");
+builder.Services.AddSignalR();
 
 // Read once at start: a worker keeps the code and configuration it booted with.
 var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
@@ -313,6 +314,9 @@ app.MapGet("/allocate", (int mb) =>
 app.MapPost("/log", (ILoggerFactory loggers, LogLevel level, string message) => loggers.CreateLogger("TestApp").Log(level, "{Message}", message));
 app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(name) ?? "");
 
+// A SignalR hub: its connections live in one worker's memory, as every hub's do.
+app.MapHub<WorkerHub>("/hubs/worker");
+
 app.Run();
 return 0;
 
@@ -335,3 +339,12 @@ static void InterlockedMax(ref int target, int value)
 }
 
 internal sealed record WhoAmI(int Pid, string? RemoteAddress, string? Host, string Scheme, string? WorkerId, string WorkingDirectory);
+
+/// <summary>Answers with the pid of the worker holding the connection, and echoes what it is sent.</summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "SignalR invokes hub methods on an instance")]
+internal sealed class WorkerHub : Microsoft.AspNetCore.SignalR.Hub
+{
+    public int Pid() => Environment.ProcessId;
+
+    public string Echo(string text) => text;
+}
