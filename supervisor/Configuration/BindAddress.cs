@@ -5,15 +5,46 @@ namespace Supervisor.Configuration;
 
 /// <summary>
 /// One public address, in Gunicorn's <c>--bind</c> syntax: <c>HOST:PORT</c>, <c>[IPv6]:PORT</c>,
-/// <c>:PORT</c> or a bare <c>HOST</c> (port 8000), or <c>unix:PATH</c>.
+/// <c>:PORT</c> or a bare <c>HOST</c> (port 8000), or <c>unix:PATH</c>; any of them after <c>h2c:</c>
+/// for an address that speaks HTTP/2 with prior knowledge only.
 /// </summary>
 internal abstract record BindAddress
 {
     public const int DefaultPort = 8000;
 
+    private const string CleartextHttp2Prefix = "h2c:";
+
+    /// <summary>
+    /// HTTP/2 without TLS, with prior knowledge (RFC 9113 §3.3), and nothing else: what gRPC clients and
+    /// h2c proxies (nginx's grpc_pass grpc://) speak. Kestrel serves cleartext HTTP/2 only on an address
+    /// that serves no HTTP/1.1, so it is a separate address, not a second protocol on the same one.
+    /// </summary>
+    public bool CleartextHttp2 { get; init; }
+
     public static BindAddress Parse(string value)
     {
         var text = value.Trim();
+        if (text.StartsWith("h2c://", StringComparison.Ordinal))
+        {
+            throw Invalid(value, "write h2c:HOST:PORT, like h2c:127.0.0.1:8001");
+        }
+        if (text.StartsWith(CleartextHttp2Prefix, StringComparison.Ordinal))
+        {
+            var inner = text[CleartextHttp2Prefix.Length..];
+            return inner.StartsWith(CleartextHttp2Prefix, StringComparison.Ordinal)
+                ? throw Invalid(value, "h2c: is given twice")
+                : ParseAddress(inner, value) with { CleartextHttp2 = true };
+        }
+        return ParseAddress(text, value);
+    }
+
+    /// <summary>The address as --bind takes it, h2c: included.</summary>
+    public sealed override string ToString() => (CleartextHttp2 ? CleartextHttp2Prefix : "") + Spelling();
+
+    protected abstract string Spelling();
+
+    private static BindAddress ParseAddress(string text, string value)
+    {
         if (text.Length == 0)
         {
             throw Invalid(value, "it is empty");
@@ -85,15 +116,15 @@ internal abstract record BindAddress
         && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 || host.Split('.').Length == 4);
 
     private static SettingValueException Invalid(string value, string reason) =>
-        new($"'{value}' is not an address: {reason}; use HOST:PORT, [IPV6]:PORT or unix:PATH");
+        new($"'{value}' is not an address: {reason}; use HOST:PORT, [IPV6]:PORT or unix:PATH, each optionally after h2c:");
 }
 
 internal sealed record TcpBind(string Host, int Port) : BindAddress
 {
-    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+    protected override string Spelling() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 }
 
 internal sealed record UnixBind(string Path) : BindAddress
 {
-    public override string ToString() => $"unix:{Path}";
+    protected override string Spelling() => $"unix:{Path}";
 }

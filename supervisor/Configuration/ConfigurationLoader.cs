@@ -163,6 +163,14 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         {
             throw new UsageException($"{(certFile is null ? "--keyfile" : "--certfile")} needs {(certFile is null ? "--certfile" : "--keyfile")} too: HTTPS takes a certificate and its private key");
         }
+        if (certFile is not null && values.Get(Settings.Bind).FirstOrDefault(bind => bind.CleartextHttp2) is { } cleartext)
+        {
+            throw new UsageException($"--bind {cleartext} is HTTP/2 without TLS, but --certfile serves every address over TLS (with HTTP/2 already); drop h2c: or the certificate");
+        }
+        if (values.Get(Settings.WorkerProtocol) == WorkerProtocolVersion.Http1 && values.Get(Settings.Bind).FirstOrDefault(bind => bind.CleartextHttp2) is { } h2c)
+        {
+            throw new UsageException($"--bind {h2c} serves gRPC and h2c clients, whose calls need HTTP/2 to the workers too; drop --worker-protocol http1");
+        }
         if (values.Get(Settings.MaxRequestsJitter) > 0 && values.Get(Settings.MaxRequests) == 0)
         {
             warnings.Add("--max-requests-jitter has no effect without --max-requests");

@@ -245,7 +245,7 @@ internal static class Settings
         Section = ServerSection,
         Shape = SettingShape.List,
         OnReload = ReloadEffect.NeedsRestart,
-        Description = "Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH; repeatable. Port 0 picks a free port (logged).",
+        Description = "Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH; repeatable. Port 0 picks a free port (logged). After h2c: (h2c:127.0.0.1:8001) the address speaks HTTP/2 with prior knowledge only, for gRPC clients and h2c proxies.",
         DefaultText = "127.0.0.1:8000",
         DefaultOrigin = "Gunicorn's; 0.0.0.0:$PORT when $PORT is set, as Gunicorn",
         DefaultVariable = "PORT",

@@ -37,8 +37,10 @@ internal static class FrontDoor
     {
         var options = current.Value;
         var signalR = new SignalRAffinity(TimeProvider.System);
+        var cleartextHttp2 = new CleartextHttp2Listeners();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddSerilog(logger);
+        builder.Services.AddSingleton(cleartextHttp2);
         // The supervisor handles its own signals: no console lifetime stopping the host behind its back.
         builder.Services.AddSingleton<IHostLifetime, SupervisorHostLifetime>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.GracefulTimeout);
@@ -52,7 +54,7 @@ internal static class FrontDoor
             ApplyLimits(kestrel.Limits, options);
             foreach (var bind in options.Binds)
             {
-                Listen(kestrel, bind, certificate);
+                Listen(kestrel, bind, certificate, cleartextHttp2);
             }
         });
 
@@ -128,11 +130,19 @@ internal static class FrontDoor
         await context.HttpContext.Response.Body.WriteAsync(body, context.CancellationToken);
     }
 
-    /// <summary>The addresses Kestrel really listens on (with the port it chose for :0), in Gunicorn's spelling.</summary>
-    public static IEnumerable<string> ListeningAddresses(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
-            .Select(address => address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address)
-        ?? [];
+    /// <summary>
+    /// The addresses Kestrel really listens on (with the port it chose for :0), in Gunicorn's spelling;
+    /// an h2c: address says so, since its URL alone would send an HTTP/1.1 client there.
+    /// </summary>
+    public static IEnumerable<string> ListeningAddresses(WebApplication app)
+    {
+        var cleartextHttp2 = app.Services.GetRequiredService<CleartextHttp2Listeners>();
+        foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
+        {
+            var shown = address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address;
+            yield return cleartextHttp2.Serves(address) ? $"{shown} (HTTP/2 with prior knowledge only)" : shown;
+        }
+    }
 
     private static void ApplyLimits(KestrelServerLimits limits, SupervisorOptions options)
     {
@@ -180,6 +190,13 @@ internal static class FrontDoor
         var affinity = stickySessions && feature.AvailableDestinations.Count == 1
             ? feature.AvailableDestinations[0].DestinationId
             : signalR.WorkerFor(context.Request);
+        if (options.WorkerProtocol == WorkerProtocolVersion.Http1 && Refusal.IsGrpc(context.Request))
+        {
+            // gRPC ends every call in HTTP/2 trailers, which HTTP/1.1 to the worker cannot carry: the worker
+            // would answer 400 and the client see a protocol error instead of the reason.
+            await Refusal.WriteGrpcAsync(context, GrpcStatus.Unimplemented, "gRPC needs HTTP/2 to the workers: run the supervisor with --worker-protocol http2 (the default)");
+            return;
+        }
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         var body = context.Response.Body;
         string? refusedBy = null;
@@ -223,7 +240,7 @@ internal static class FrontDoor
         && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } exception }
         && exception.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.AddressNotAvailable };
 
-    private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate)
+    private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2)
     {
         Action<ListenOptions> configure = listen =>
         {
@@ -231,6 +248,11 @@ internal static class FrontDoor
             {
                 listen.Protocols = HttpProtocols.Http1AndHttp2;
                 listen.UseHttps(certificate);
+            }
+            else if (bind.CleartextHttp2)
+            {
+                listen.Protocols = HttpProtocols.Http2; // Kestrel's only way to serve h2c: no HTTP/1.1 on it.
+                cleartextHttp2.Add(listen);
             }
         };
         switch (bind)

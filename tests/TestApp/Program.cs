@@ -41,6 +41,7 @@ builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationSc
 builder.Services.AddAuthorization();
 builder.Services.AddAntiforgery(options => options.HeaderName = "X-CSRF-TOKEN");
 builder.Services.AddSignalR();
+builder.Services.AddGrpc();
 
 // Read once at start: a worker keeps the code and configuration it booted with.
 var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
@@ -316,6 +317,7 @@ app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(na
 
 // A SignalR hub: its connections live in one worker's memory, as every hub's do.
 app.MapHub<WorkerHub>("/hubs/worker");
+app.MapGrpcService<EchoService>();
 
 app.Run();
 return 0;
@@ -347,4 +349,31 @@ internal sealed class WorkerHub : Microsoft.AspNetCore.SignalR.Hub
     public int Pid() => Environment.ProcessId;
 
     public string Echo(string text) => text;
+}
+
+/// <summary>
+/// The gRPC service of <see cref="Supervisor.Testing.GrpcEcho"/>. Grpc.AspNetCore finds each method by its
+/// name and takes it only if it is virtual and first declared on the type the attribute names, as the
+/// generated base classes are.
+/// </summary>
+[Grpc.Core.BindServiceMethod(typeof(EchoService), nameof(BindService))]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "gRPC invokes service methods on an instance")]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1852", Justification = "gRPC binds only virtual methods, which a sealed type cannot have")]
+internal class EchoService
+{
+    public static void BindService(Grpc.Core.ServiceBinderBase binder, EchoService? service)
+    {
+        binder.AddMethod(Supervisor.Testing.GrpcEcho.Say, (Grpc.Core.UnaryServerMethod<string, string>?)null);
+        binder.AddMethod(Supervisor.Testing.GrpcEcho.Count, (Grpc.Core.ServerStreamingServerMethod<string, string>?)null);
+    }
+
+    public virtual Task<string> Say(string request, Grpc.Core.ServerCallContext context) => Task.FromResult($"{request} from {Environment.ProcessId}");
+
+    public virtual async Task Count(string request, Grpc.Core.IServerStreamWriter<string> responses, Grpc.Core.ServerCallContext context)
+    {
+        for (var i = 1; i <= int.Parse(request, System.Globalization.CultureInfo.InvariantCulture); i++)
+        {
+            await responses.WriteAsync(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
 }

@@ -30,6 +30,9 @@ public sealed class BindAddressTests
     [InlineData("::1:8000", "brackets")]
     [InlineData("http://127.0.0.1:8000", "without a scheme, like 127.0.0.1:8000")]
     [InlineData("https://[::1]:8443", "without a scheme")]
+    [InlineData("h2c://127.0.0.1:8001", "write h2c:HOST:PORT, like h2c:127.0.0.1:8001")]
+    [InlineData("h2c:h2c:127.0.0.1:8001", "h2c: is given twice")]
+    [InlineData("h2c:", "it is empty")]
     [InlineData("[::1:8000", "closing ']'")]
     public void Malformed_addresses_are_refused_with_the_reason(string text, string reason)
     {
@@ -41,4 +44,15 @@ public sealed class BindAddressTests
     [Fact]
     public void Addresses_print_the_way_they_are_written() =>
         Assert.Equal("[::1]:8000", BindAddress.Parse("[::1]:8000").ToString());
+
+    [Theory]
+    [InlineData("h2c:127.0.0.1:8001", "h2c:127.0.0.1:8001")]
+    [InlineData("h2c:[::1]:8001", "h2c:[::1]:8001")]
+    [InlineData("h2c:unix:/run/app.sock", "h2c:unix:/run/app.sock")]
+    public void An_h2c_address_reads_back_as_written(string text, string spelled)
+    {
+        var bind = BindAddress.Parse(text);
+        Assert.True(bind.CleartextHttp2);
+        Assert.Equal(spelled, bind.ToString());
+    }
 }
