@@ -27,7 +27,9 @@ internal sealed class ErrorLog : IAsyncDisposable
             // Framework chatter (every proxied request, Kestrel's connection events) stays out of the
             // operator's log unless something is wrong.
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
-            .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
+            // YARP's warnings name no worker and repeat what the supervisor handles; its path's failures
+            // are logged by the supervisor in its own words (Proxy/ForwarderErrorLog.cs).
+            .MinimumLevel.Override("Yarp", LogEventLevel.Error)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
             // Off, not just quiet: while this category is enabled at any level, ASP.NET Core starts an
             // Activity for every request (for log scopes), and the proxy's HttpClient a child one.

@@ -109,7 +109,7 @@ internal static class FrontDoor
         app.MapReverseProxy(proxy =>
         {
             proxy.UseSessionAffinity();
-            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, signalR, destinations.StickySessions, current.Value));
+            proxy.Use((context, next) => DispatchAsync(context, next, dispatcher, signalR, destinations.StickySessions, current.Value, logger));
         });
         destinations.Attach(app.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>());
         return app;
@@ -183,7 +183,7 @@ internal static class FrontDoor
 
     // YARP's path: a worker for the request, the slow-client guard on its response, and a second worker
     // when the first one's socket refused the connection (nothing of the request was sent).
-    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, SignalRAffinity signalR, bool stickySessions, SupervisorOptions options)
+    private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, SignalRAffinity signalR, bool stickySessions, SupervisorOptions options, Serilog.ILogger logger)
     {
         var feature = context.GetReverseProxyFeature();
         // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
@@ -222,6 +222,7 @@ internal static class FrontDoor
             }
             if (attempt == MaxAttempts || !WorkerRefusedConnection(context))
             {
+                ForwarderErrorLog.Report(context, lease.Worker.Key, logger);
                 return;
             }
             dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");

@@ -152,6 +152,36 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Yarps_path_logs_in_the_supervisors_words_and_not_what_it_handles_itself()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // --sticky-sessions sends every request through YARP.
+        var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--sticky-sessions");
+        await using (supervisor)
+        {
+            using var client = supervisor.CreateClient();
+            // A sticky cookie for a worker that is gone (recycled, or another supervisor's): handled by
+            // sending the request elsewhere; YARP warned "Destination matching to the request affinity key is not found".
+            using (var stale = new HttpRequestMessage(HttpMethod.Get, "/whoami"))
+            {
+                stale.Headers.Add("Cookie", ".Supervisor.Worker=0123456789abcdef");
+                using var response = await client.SendAsync(stale);
+                Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            }
+            // A client that leaves in the middle of a download: its own business, not a warning.
+            using (var download = await client.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead))
+            {
+                await using var body = await download.Content.ReadAsStreamAsync();
+                await body.ReadExactlyAsync(new byte[64 * 1024]);
+            }
+            Assert.Equal("1", await Eventually.ValueAsync(() => client.GetStringAsync("/stream/abandoned"), count => count == "1", LogTimeout, "the worker saw the download abandoned"));
+
+            Assert.DoesNotContain("[WARNING]", supervisor.Log);
+            Assert.DoesNotContain("affinity key", supervisor.Log);
+        }
+    }
+
+    [Fact]
     public async Task An_access_log_nobody_reads_slows_no_request_and_loses_no_line_once_it_drains()
     {
         var artifacts = await Artifacts.GetAsync();

@@ -43,6 +43,9 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
         // so may those sent in the milliseconds while the kernel tears the killed process down (its
         // sockets close last, and nothing tells of its death sooner). At most one per POST connection.
         Assert.True(posts.Failed <= 4, $"more POSTs failed than could have been in flight: {posts.Summary()}");
+        // Each of them has its reason in the supervisor's log, naming the worker.
+        var reasons = System.Text.RegularExpressions.Regex.Count(supervisor.Log, @"\[WARNING\] Request POST /upload to worker w0-\d+ failed");
+        Assert.True(reasons >= posts.Failed, $"{posts.Failed} POSTs failed, {reasons} reasons logged");
     }
 
     [Fact]
