@@ -19,4 +19,7 @@ internal static class GrpcEcho
 
     /// <summary>Streams "1" .. "N" for the number N it is sent.</summary>
     public static readonly Method<string, string> Count = new(MethodType.ServerStreaming, ServiceName, nameof(Count), Utf8, Utf8);
+
+    /// <summary>Fails with NOT_FOUND, the text it is sent as the message, and a trailer "where: PID".</summary>
+    public static readonly Method<string, string> Fail = new(MethodType.Unary, ServiceName, nameof(Fail), Utf8, Utf8);
 }

@@ -365,9 +365,13 @@ internal class EchoService
     {
         binder.AddMethod(Supervisor.Testing.GrpcEcho.Say, (Grpc.Core.UnaryServerMethod<string, string>?)null);
         binder.AddMethod(Supervisor.Testing.GrpcEcho.Count, (Grpc.Core.ServerStreamingServerMethod<string, string>?)null);
+        binder.AddMethod(Supervisor.Testing.GrpcEcho.Fail, (Grpc.Core.UnaryServerMethod<string, string>?)null);
     }
 
     public virtual Task<string> Say(string request, Grpc.Core.ServerCallContext context) => Task.FromResult($"{request} from {Environment.ProcessId}");
+
+    public virtual Task<string> Fail(string request, Grpc.Core.ServerCallContext context) =>
+        throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.NotFound, request), [new("where", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
 
     public virtual async Task Count(string request, Grpc.Core.IServerStreamWriter<string> responses, Grpc.Core.ServerCallContext context)
     {

@@ -24,10 +24,14 @@ internal static class TestCertificate
     }
 
     /// <summary>A client that trusts only the certificate with <paramref name="thumbprint"/>.</summary>
-    public static HttpClient CreateClient(Uri baseAddress, string thumbprint)
+    public static HttpClient CreateClient(Uri baseAddress, string thumbprint) =>
+        new(CreateHandler(thumbprint)) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A handler that trusts only the certificate with <paramref name="thumbprint"/>, for clients that build their own (gRPC).</summary>
+    public static SocketsHttpHandler CreateHandler(string thumbprint)
     {
         var handler = new SocketsHttpHandler();
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == thumbprint;
-        return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        return handler;
     }
 }

@@ -25,25 +25,10 @@ public sealed class GrpcTests(ITestOutputHelper output)
         var h2c = new Uri((await supervisor.WaitForLogAsync(@"Listening at: (http://\S+) \(HTTP/2 with prior knowledge only\)", Bound)).Groups[1].Value);
         Assert.NotEqual(supervisor.BaseAddress.Port, h2c.Port);
 
-        using var channel = GrpcChannel.ForAddress(h2c);
-        var calls = channel.CreateCallInvoker();
-        var pids = new HashSet<string>();
-        for (var call = 0; call < 20; call++)
+        using (var channel = GrpcChannel.ForAddress(h2c))
         {
-            var reply = await calls.AsyncUnaryCall(GrpcEcho.Say, null, new CallOptions(deadline: DateTime.UtcNow + Bound), "José 日本");
-            Assert.StartsWith("José 日本 from ", reply);
-            pids.Add(reply["José 日本 from ".Length..]);
+            await AssertCallsAsync(channel.CreateCallInvoker(), workers: 2);
         }
-        Assert.Equal(2, pids.Count);
-
-        using var stream = calls.AsyncServerStreamingCall(GrpcEcho.Count, null, new CallOptions(deadline: DateTime.UtcNow + Bound), "5");
-        var counted = new List<string>();
-        while (await stream.ResponseStream.MoveNext(CancellationToken.None))
-        {
-            counted.Add(stream.ResponseStream.Current);
-        }
-        Assert.Equal(["1", "2", "3", "4", "5"], counted);
-        Assert.Equal(StatusCode.OK, stream.GetStatus().StatusCode);
 
         // curl with prior knowledge, a plain HTTP/1.1 client on the plain address, both served.
         var curl = await CliWrap.Cli.Wrap("curl").WithArguments(["-sS", "--http2-prior-knowledge", "-w", " %{http_version}", new Uri(h2c, "/").ToString()])
@@ -53,6 +38,24 @@ public sealed class GrpcTests(ITestOutputHelper output)
         using var plain = await http11.GetAsync("/");
         Assert.Equal(HttpVersion.Version11, plain.Version);
         Assert.Equal("ok", await plain.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_grpc_client_is_served_over_tls()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var scratch = Directory.CreateTempSubdirectory("sup-grpc-").FullName;
+        try
+        {
+            var (certFile, keyFile, thumbprint) = TestCertificate.Create(scratch);
+            await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--certfile", certFile, "--keyfile", keyFile);
+            using var channel = GrpcChannel.ForAddress(supervisor.BaseAddress, new GrpcChannelOptions { HttpHandler = TestCertificate.CreateHandler(thumbprint) });
+            await AssertCallsAsync(channel.CreateCallInvoker(), workers: 2);
+        }
+        finally
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
     }
 
     [Fact]
@@ -72,5 +75,35 @@ public sealed class GrpcTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("12", Assert.Single(response.Headers.GetValues("grpc-status")));
         Assert.Contains("--worker-protocol%20http2", Assert.Single(response.Headers.GetValues("grpc-message")));
+    }
+
+    // Unary calls reach every worker, a server stream arrives whole, and a failing call's status, message
+    // and trailers arrive as the service set them.
+    private static async Task AssertCallsAsync(CallInvoker calls, int workers)
+    {
+        var pids = new HashSet<string>();
+        for (var call = 0; call < 20; call++)
+        {
+            var reply = await calls.AsyncUnaryCall(GrpcEcho.Say, null, new CallOptions(deadline: DateTime.UtcNow + Bound), "José 日本");
+            Assert.StartsWith("José 日本 from ", reply);
+            pids.Add(reply["José 日本 from ".Length..]);
+        }
+        Assert.Equal(workers, pids.Count);
+
+        using (var stream = calls.AsyncServerStreamingCall(GrpcEcho.Count, null, new CallOptions(deadline: DateTime.UtcNow + Bound), "5"))
+        {
+            var counted = new List<string>();
+            while (await stream.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                counted.Add(stream.ResponseStream.Current);
+            }
+            Assert.Equal(["1", "2", "3", "4", "5"], counted);
+            Assert.Equal(StatusCode.OK, stream.GetStatus().StatusCode);
+        }
+
+        var failure = await Assert.ThrowsAsync<RpcException>(async () => await calls.AsyncUnaryCall(GrpcEcho.Fail, null, new CallOptions(deadline: DateTime.UtcNow + Bound), "no such thing: é"));
+        Assert.Equal(StatusCode.NotFound, failure.StatusCode);
+        Assert.Equal("no such thing: é", failure.Status.Detail);
+        Assert.Contains(pids, pid => failure.Trailers.GetValue("where") == pid);
     }
 }

@@ -12,7 +12,12 @@ namespace Supervisor.Tests.Integration;
 /// </summary>
 public sealed class SignalRTests(ITestOutputHelper output)
 {
+    private const int Connections = 50;
+
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    // Reconnects at once, then backs off; long enough to outlast a reload's drain.
+    private static readonly TimeSpan[] ReconnectDelays = [TimeSpan.Zero, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5)];
 
     [Theory]
     [InlineData("http2")]
@@ -23,9 +28,9 @@ public sealed class SignalRTests(ITestOutputHelper output)
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "4", "--worker-protocol", workerProtocol);
         foreach (var transport in new[] { HttpTransportType.WebSockets, HttpTransportType.ServerSentEvents, HttpTransportType.LongPolling })
         {
-            // Twelve connections on four workers: without affinity about three in four negotiate with one
+            // Fifty connections on four workers: without affinity about three in four negotiate with one
             // worker and open their transport at another, which answers 404 "No Connection with that ID".
-            var connections = Enumerable.Range(0, 12).Select(_ => Connect(supervisor, transport)).ToList();
+            var connections = Enumerable.Range(0, Connections).Select(_ => Connect(supervisor, transport)).ToList();
             try
             {
                 using var timeout = new CancellationTokenSource(Bound);
@@ -42,8 +47,8 @@ public sealed class SignalRTests(ITestOutputHelper output)
                     pids.Add(pid);
                 }
                 // Only the connections are bound: their negotiations still went to the least busy workers.
-                Assert.True(pids.Count > 1, $"all 12 {transport} connections were on one worker ({string.Join(", ", pids)})");
-                output.WriteLine($"{transport}: 12 connections on workers {string.Join(", ", pids)}");
+                Assert.True(pids.Count > 1, $"all {Connections} {transport} connections were on one worker ({string.Join(", ", pids)})");
+                output.WriteLine($"{transport}: {Connections} connections on workers {string.Join(", ", pids)}");
             }
             finally
             {
@@ -63,7 +68,7 @@ public sealed class SignalRTests(ITestOutputHelper output)
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
         await using var connection = new HubConnectionBuilder()
             .WithUrl(new Uri(supervisor.BaseAddress, "/hubs/worker"), HttpTransportType.WebSockets)
-            .WithAutomaticReconnect([TimeSpan.Zero, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5)])
+            .WithAutomaticReconnect(ReconnectDelays)
             .Build();
         var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         connection.Reconnected += _ =>
@@ -81,6 +86,57 @@ public sealed class SignalRTests(ITestOutputHelper output)
         var after = await connection.InvokeAsync<int>("Pid", timeout.Token);
         Assert.NotEqual(before, after);
         Assert.Equal(after, await connection.InvokeAsync<int>("Pid", timeout.Token));
+    }
+
+    [Fact]
+    public async Task Connections_a_reload_cuts_reconnect_to_the_new_workers_and_carry_on()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // The old generation's connections are in flight: the drain waits --graceful-timeout for them, then the
+        // old workers stop and their connections close, as Blazor circuits do on a deploy.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "4", "--graceful-timeout", "2");
+        var connections = new List<(HubConnection Connection, TaskCompletionSource Reconnected)>();
+        try
+        {
+            using var timeout = new CancellationTokenSource(Bound);
+            for (var i = 0; i < 20; i++)
+            {
+                var connection = new HubConnectionBuilder()
+                    .WithUrl(new Uri(supervisor.BaseAddress, "/hubs/worker"), HttpTransportType.WebSockets)
+                    .WithAutomaticReconnect(ReconnectDelays)
+                    .Build();
+                var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                connection.Reconnected += _ =>
+                {
+                    reconnected.TrySetResult();
+                    return Task.CompletedTask;
+                };
+                connections.Add((connection, reconnected));
+            }
+            await Task.WhenAll(connections.Select(c => c.Connection.StartAsync(timeout.Token)));
+            var before = new HashSet<int>(await Task.WhenAll(connections.Select(c => c.Connection.InvokeAsync<int>("Pid", timeout.Token))));
+            var lines = supervisor.LineCount;
+
+            supervisor.Signal(Posix.SIGHUP);
+            await supervisor.WaitForLogAsync("Reload complete", TimeSpan.FromSeconds(60), lines);
+            await Task.WhenAll(connections.Select(c => c.Reconnected.Task)).WaitAsync(TimeSpan.FromSeconds(60));
+
+            using var after = new CancellationTokenSource(Bound);
+            foreach (var (connection, _) in connections)
+            {
+                var pid = await connection.InvokeAsync<int>("Pid", after.Token);
+                Assert.DoesNotContain(pid, before);
+                Assert.Equal(pid, await connection.InvokeAsync<int>("Pid", after.Token));
+                Assert.Equal("still here", await connection.InvokeAsync<string>("Echo", "still here", after.Token));
+            }
+        }
+        finally
+        {
+            foreach (var (connection, _) in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
     }
 
     private static HubConnection Connect(SupervisorProcess supervisor, HttpTransportType transport) =>
