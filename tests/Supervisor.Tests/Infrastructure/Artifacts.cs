@@ -10,8 +10,15 @@ namespace Supervisor.Tests.Infrastructure;
 internal static class Artifacts
 {
     private static readonly Lazy<Task<PublishedArtifacts>> Published = new(PublishAllAsync);
+    private static readonly Lazy<Task<string>> BlazorServer = new(PublishBlazorServerTemplateAsync);
 
     public static Task<PublishedArtifacts> GetAsync() => Published.Value;
+
+    /// <summary>
+    /// Microsoft's Blazor Server template as a user makes it (<c>dotnet new blazor --interactivity Server</c>),
+    /// published unchanged; its main .dll. Made on first use, by the tests that need it.
+    /// </summary>
+    public static Task<string> GetBlazorServerAppAsync() => BlazorServer.Value;
 
     public static string RepositoryRoot { get; } = FindRepositoryRoot();
 
@@ -31,6 +38,25 @@ internal static class Artifacts
             Path.Combine(testAppV2, "TestApp.dll"),
             Path.Combine(helloApi, "HelloApi.dll"),
             Path.Combine(scriptedWorker, "ScriptedWorker.dll"));
+    }
+
+    private static async Task<string> PublishBlazorServerTemplateAsync()
+    {
+        var root = Path.Combine(RepositoryRoot, "artifacts", "test");
+        // Made outside the repository, so this repository's Directory.Build.props (warnings as errors,
+        // its analyzers) does not apply to the template's code: it is built as a user's would be.
+        var source = Path.Combine(Path.GetTempPath(), "supervisor-tests-blazor-server-template");
+        using var timeout = new CancellationTokenSource(PublishLimit);
+        var created = await CliWrap.Cli.Wrap("dotnet")
+            .WithArguments(["new", "blazor", "--interactivity", "Server", "--name", "BlazorApp", "--output", source, "--force"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(timeout.Token);
+        if (created.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"dotnet new blazor failed ({created.ExitCode}):\n{created.StandardOutput}\n{created.StandardError}");
+        }
+        var published = await PublishAsync(Path.Combine(source, "BlazorApp.csproj"), Path.Combine(root, "blazor-server"));
+        return Path.Combine(published, "BlazorApp.dll");
     }
 
     // A native publish of the supervisor took 295 s on a loaded 2-core machine: the limit is there to end
