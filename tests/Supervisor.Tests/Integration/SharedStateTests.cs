@@ -168,6 +168,8 @@ public sealed class SharedStateTests(ITestOutputHelper output) : IDisposable
         }
 
         Assert.All(idByPid.Values, id => Assert.Matches("^[012]$", id));
+        // The first generation's three workers hold the three ids, one each.
+        Assert.Equal(["0", "1", "2"], supervisor.BootedWorkerPids.Take(3).Select(pid => idByPid[pid]).Order());
         Assert.Equal(recycle.Groups[1].Value, idByPid[int.Parse(recycle.Groups[2].Value)]);
         Assert.Equal(recycle.Groups[1].Value, idByPid[int.Parse(recycle.Groups[3].Value)]);
     }
