@@ -92,6 +92,8 @@ public sealed class ServingTests(ITestOutputHelper output)
         Assert.Equal("0", whoAmI.WorkerId);
         Assert.Equal("hi there", await client.GetStringAsync("/env/GREETING"));
         Assert.Equal("", await client.GetStringAsync("/env/ASPNETCORE_HTTP_PORTS"));
+        // Each worker listens where the supervisor told it: its own socket, not the inherited address.
+        Assert.Matches(@"^http://unix:/.+/w\d+-\d+\.sock$", await client.GetStringAsync("/env/ASPNETCORE_URLS"));
         // The supervisor tunes its own runtime through the environment; that stays out of the app's.
         Assert.Equal("", await client.GetStringAsync("/env/DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"));
         Assert.Equal("", await client.GetStringAsync("/env/DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"));
@@ -134,6 +136,8 @@ public sealed class ServingTests(ITestOutputHelper output)
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("", await client.GetStringAsync("/env/ASPNETCORE_HTTP_PORTS"));
+        // Each worker listens where the supervisor told it: its own socket, not the inherited address.
+        Assert.Matches(@"^http://unix:/.+/w\d+-\d+\.sock$", await client.GetStringAsync("/env/ASPNETCORE_URLS"));
         Assert.Equal("64", await client.GetStringAsync("/env/DOTNET_SYSTEM_BUFFERS_SHAREDARRAYPOOL_MAXARRAYSPERPARTITION"));
         Assert.Equal("0", await client.GetStringAsync("/env/DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"));
     }
