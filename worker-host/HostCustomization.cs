@@ -17,14 +17,14 @@ internal static class HostCustomization
         switch (builder)
         {
             case HostApplicationBuilder applicationBuilder: // WebApplication.CreateBuilder, Host.CreateApplicationBuilder
-                QuietStatusMessagesByDefault(applicationBuilder.Configuration);
+                QuietStartupBannerByDefault(applicationBuilder.Configuration);
                 OverrideListenUrl(applicationBuilder.Configuration, settings);
                 AddServices(applicationBuilder.Services, settings);
                 break;
             case IHostBuilder hostBuilder: // Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...)
                 hostBuilder.ConfigureAppConfiguration((_, configuration) =>
                 {
-                    QuietStatusMessagesByDefault(configuration);
+                    QuietStartupBannerByDefault(configuration);
                     OverrideListenUrl(configuration, settings);
                 });
                 hostBuilder.ConfigureServices(services => AddServices(services, settings));
@@ -48,7 +48,7 @@ internal static class HostCustomization
     // suppressStatusMessages says, so the banner's category is set to Warning instead, in the first
     // configuration source: the app's own appsettings, or --env Logging__LogLevel__Microsoft.Hosting.Lifetime=Information,
     // still bring it back.
-    private static void QuietStatusMessagesByDefault(IConfigurationBuilder configuration) =>
+    private static void QuietStartupBannerByDefault(IConfigurationBuilder configuration) =>
         configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
         {
             InitialData = [new KeyValuePair<string, string?>("Logging:LogLevel:Microsoft.Hosting.Lifetime", "Warning")],

@@ -163,11 +163,12 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         {
             throw new UsageException($"{(certFile is null ? "--keyfile" : "--certfile")} needs {(certFile is null ? "--certfile" : "--keyfile")} too: HTTPS takes a certificate and its private key");
         }
-        if (certFile is not null && values.Get(Settings.Bind).FirstOrDefault(bind => bind.CleartextHttp2) is { } cleartext)
+        var h2c = values.Get(Settings.Bind).FirstOrDefault(bind => bind.CleartextHttp2);
+        if (h2c is not null && certFile is not null)
         {
-            throw new UsageException($"--bind {cleartext} is HTTP/2 without TLS, but --certfile serves every address over TLS (with HTTP/2 already); drop h2c: or the certificate");
+            throw new UsageException($"--bind {h2c} is HTTP/2 without TLS, but --certfile serves every address over TLS (with HTTP/2 already); drop h2c: or the certificate");
         }
-        if (values.Get(Settings.WorkerProtocol) == WorkerProtocolVersion.Http1 && values.Get(Settings.Bind).FirstOrDefault(bind => bind.CleartextHttp2) is { } h2c)
+        if (h2c is not null && values.Get(Settings.WorkerProtocol) == WorkerProtocolVersion.Http1)
         {
             throw new UsageException($"--bind {h2c} serves gRPC and h2c clients, whose calls need HTTP/2 to the workers too; drop --worker-protocol http1");
         }

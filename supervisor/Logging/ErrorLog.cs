@@ -53,7 +53,7 @@ internal sealed class ErrorLog : IAsyncDisposable
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new Cli.UsageException($"--error-logfile '{options.ErrorLogFile}' cannot be written ({LogWriter.DescribeOpenFailure(options.ErrorLogFile!, exception)}); give a writable file or - for stderr");
+            throw new Cli.UsageException($"--error-logfile '{options.ErrorLogFile}' cannot be written ({LogWriter.DescribeOpenFailure(options.ErrorLogFile, exception)}); give a writable file or - for stderr");
         }
     }
 

@@ -30,15 +30,15 @@ internal sealed class LogWriter : IAsyncDisposable
     private StreamWriter? _output;
     private string? _openDestination;
 
-    /// <param name="name">What this log is, for messages: "access log".</param>
-    /// <param name="destination">A file path, or "-" for <paramref name="standardStream"/>.</param>
-    /// <param name="reportProblem">Told, from the background task, of dropped lines and failed reopens (for the error log).</param>
     /// <summary>Why a log file cannot be opened, naming the folder when that is what is missing.</summary>
     public static string DescribeOpenFailure(string path, Exception exception) =>
         exception is DirectoryNotFoundException
             ? $"the folder '{Path.GetDirectoryName(Path.GetFullPath(path))}' does not exist"
             : exception.Message.TrimEnd('.');
 
+    /// <param name="name">What this log is, for messages: "access log".</param>
+    /// <param name="destination">A file path, or "-" for <paramref name="standardStream"/>.</param>
+    /// <param name="reportProblem">Told, from the background task, of dropped lines and failed reopens (for the error log).</param>
     public LogWriter(string name, string destination, Stream standardStream, Action<string> reportProblem)
     {
         _name = name;

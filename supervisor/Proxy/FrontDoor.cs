@@ -185,11 +185,6 @@ internal static class FrontDoor
     // when the first one's socket refused the connection (nothing of the request was sent).
     private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, SignalRAffinity signalR, bool stickySessions, SupervisorOptions options, Serilog.ILogger logger)
     {
-        var feature = context.GetReverseProxyFeature();
-        // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
-        var affinity = stickySessions && feature.AvailableDestinations.Count == 1
-            ? feature.AvailableDestinations[0].DestinationId
-            : signalR.WorkerFor(context.Request);
         if (options.WorkerProtocol == WorkerProtocolVersion.Http1 && Refusal.IsGrpc(context.Request))
         {
             // gRPC ends every call in HTTP/2 trailers, which HTTP/1.1 to the worker cannot carry: the worker
@@ -197,6 +192,11 @@ internal static class FrontDoor
             await Refusal.WriteGrpcAsync(context, GrpcStatus.Unimplemented, "gRPC needs HTTP/2 to the workers: run the supervisor with --worker-protocol http2 (the default)");
             return;
         }
+        var feature = context.GetReverseProxyFeature();
+        // Session affinity has narrowed the destinations to the client's worker, if it has one that lives.
+        var affinity = stickySessions && feature.AvailableDestinations.Count == 1
+            ? feature.AvailableDestinations[0].DestinationId
+            : signalR.WorkerFor(context.Request);
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         var body = context.Response.Body;
         string? refusedBy = null;

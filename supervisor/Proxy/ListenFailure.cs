@@ -14,14 +14,17 @@ internal static class ListenFailure
 {
     public static StartupFailureException For(IEnumerable<BindAddress> binds, Exception exception)
     {
-        var socketError = Unwrap<SocketException>(exception)?.SocketErrorCode;
-        var reason = Unwrap<AddressInUseException>(exception) is not null || socketError == SocketError.AddressAlreadyInUse
-            ? "the address is already in use; stop whatever holds it or choose another --bind"
-            : socketError == SocketError.AccessDenied && binds.OfType<TcpBind>().Any(tcp => tcp.Port is > 0 and < 1024)
-                ? "ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port of 1024 or above (behind nginx or a load balancer), or give the service AmbientCapabilities=CAP_NET_BIND_SERVICE"
-                : socketError == SocketError.AddressNotAvailable
-                    ? "this machine has no such address; bind 0.0.0.0 or one of its own addresses"
-                    : exception.Message.TrimEnd('.');
+        var socketError = Unwrap<AddressInUseException>(exception) is not null
+            ? SocketError.AddressAlreadyInUse
+            : Unwrap<SocketException>(exception)?.SocketErrorCode;
+        var reason = socketError switch
+        {
+            SocketError.AddressAlreadyInUse => "the address is already in use; stop whatever holds it or choose another --bind",
+            SocketError.AccessDenied when binds.OfType<TcpBind>().Any(tcp => tcp.Port is > 0 and < 1024) =>
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port of 1024 or above (behind nginx or a load balancer), or give the service AmbientCapabilities=CAP_NET_BIND_SERVICE",
+            SocketError.AddressNotAvailable => "this machine has no such address; bind 0.0.0.0 or one of its own addresses",
+            _ => exception.Message.TrimEnd('.'),
+        };
         return new StartupFailureException($"cannot listen on {string.Join(", ", binds)}: {reason}", ExitCodes.RuntimeFailure, exception);
     }
 

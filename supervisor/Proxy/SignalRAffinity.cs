@@ -42,7 +42,10 @@ internal sealed class SignalRAffinity(TimeProvider time)
     /// <summary>The worker that issued the token this request names in <c>?id=</c>, if the front knows it.</summary>
     public string? WorkerFor(HttpRequest request)
     {
-        if (_workers.IsEmpty || !request.Query.TryGetValue("id", out var ids) || ids is not [{ Length: > 0 } token])
+        // Every request of a SignalR app passes here: the raw query is looked at before it is parsed.
+        if (_workers.IsEmpty
+            || request.QueryString.Value?.Contains("id=", StringComparison.Ordinal) != true
+            || !request.Query.TryGetValue("id", out var ids) || ids is not [{ Length: > 0 } token])
         {
             return null;
         }

@@ -56,10 +56,14 @@ internal sealed partial class RunDirectory : IDisposable
         {
             TryDelete(path);
         }
-        if (Directory.Exists(TransientKeyDirectory))
+        try
         {
             // Keys that were never meant to outlive this run; left here, they kept the directory from going.
             Directory.Delete(TransientKeyDirectory, recursive: true);
+        }
+        catch (Exception exception) when (exception is DirectoryNotFoundException or IOException or UnauthorizedAccessException)
+        {
+            // None was made (the ring persisted), or it is not ours to remove: the directory stays, as below.
         }
         if (_createdByUs)
         {

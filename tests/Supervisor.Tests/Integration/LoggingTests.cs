@@ -156,7 +156,7 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
     {
         var artifacts = await Artifacts.GetAsync();
         // --sticky-sessions sends every request through YARP.
-        var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--sticky-sessions");
+        var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--sticky-sessions", "--access-logfile", "-");
         await using (supervisor)
         {
             using var client = supervisor.CreateClient();
@@ -175,6 +175,9 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
                 await body.ReadExactlyAsync(new byte[64 * 1024]);
             }
             Assert.Equal("1", await Eventually.ValueAsync(() => client.GetStringAsync("/stream/abandoned"), count => count == "1", LogTimeout, "the worker saw the download abandoned"));
+            // The access log's line is written when the front is done with the request, after any line
+            // about how it failed: only then can its absence be asserted.
+            await supervisor.WaitForLogAsync(@"""GET /stream HTTP/1\.1"" 200", LogTimeout);
 
             Assert.DoesNotContain("[WARNING]", supervisor.Log);
             Assert.DoesNotContain("affinity key", supervisor.Log);

@@ -66,16 +66,8 @@ public sealed class SignalRTests(ITestOutputHelper output)
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
-        await using var connection = new HubConnectionBuilder()
-            .WithUrl(new Uri(supervisor.BaseAddress, "/hubs/worker"), HttpTransportType.WebSockets)
-            .WithAutomaticReconnect(ReconnectDelays)
-            .Build();
-        var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.Reconnected += _ =>
-        {
-            reconnected.TrySetResult();
-            return Task.CompletedTask;
-        };
+        var (connection, reconnected) = ConnectReconnecting(supervisor);
+        await using var disposeConnection = connection;
         using var timeout = new CancellationTokenSource(Bound);
         await connection.StartAsync(timeout.Token);
         var before = await connection.InvokeAsync<int>("Pid", timeout.Token);
@@ -101,17 +93,7 @@ public sealed class SignalRTests(ITestOutputHelper output)
             using var timeout = new CancellationTokenSource(Bound);
             for (var i = 0; i < 20; i++)
             {
-                var connection = new HubConnectionBuilder()
-                    .WithUrl(new Uri(supervisor.BaseAddress, "/hubs/worker"), HttpTransportType.WebSockets)
-                    .WithAutomaticReconnect(ReconnectDelays)
-                    .Build();
-                var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                connection.Reconnected += _ =>
-                {
-                    reconnected.TrySetResult();
-                    return Task.CompletedTask;
-                };
-                connections.Add((connection, reconnected));
+                connections.Add(ConnectReconnecting(supervisor));
             }
             await Task.WhenAll(connections.Select(c => c.Connection.StartAsync(timeout.Token)));
             var before = new HashSet<int>(await Task.WhenAll(connections.Select(c => c.Connection.InvokeAsync<int>("Pid", timeout.Token))));
@@ -137,6 +119,22 @@ public sealed class SignalRTests(ITestOutputHelper output)
                 await connection.DisposeAsync();
             }
         }
+    }
+
+    // A WebSocket connection with automatic reconnect, and a task that completes when it has reconnected.
+    private static (HubConnection Connection, TaskCompletionSource Reconnected) ConnectReconnecting(SupervisorProcess supervisor)
+    {
+        var connection = new HubConnectionBuilder()
+            .WithUrl(new Uri(supervisor.BaseAddress, "/hubs/worker"), HttpTransportType.WebSockets)
+            .WithAutomaticReconnect(ReconnectDelays)
+            .Build();
+        var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.Reconnected += _ =>
+        {
+            reconnected.TrySetResult();
+            return Task.CompletedTask;
+        };
+        return (connection, reconnected);
     }
 
     private static HubConnection Connect(SupervisorProcess supervisor, HttpTransportType transport) =>
