@@ -152,7 +152,8 @@ internal sealed partial class Arbiter
 
         if (worker.StopRequested)
         {
-            _log.Information("Worker exiting (pid: {WorkerPid}): worker {Slot}, generation {Generation}, {Reason}", worker.Pid, worker.Slot, worker.Generation, worker.StopReason);
+            _log.Information("Worker exiting (pid: {WorkerPid}): worker {Slot}, generation {Generation}, {Reason}; given {Requests} requests",
+                worker.Pid, worker.Slot, worker.Generation, worker.StopReason, worker.Load.Given);
             StartQueuedReload();
             return;
         }

@@ -18,7 +18,7 @@ internal sealed partial class Arbiter
     {
         if (Find(workerKey) is { } worker)
         {
-            Recycle(worker, $"served {limit} requests, --max-requests");
+            Recycle(worker, $"--max-requests reached: {limit} with jitter");
         }
     }
 

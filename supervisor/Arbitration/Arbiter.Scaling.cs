@@ -11,6 +11,7 @@ internal sealed partial class Arbiter
         {
             // The new generation is being booted for the current slots; resize once it is done.
             _deferredScaling += change;
+            _log.Information("A reload is running: the number of workers changes by {Change} once it has ended", _deferredScaling.ToString("+0;-0;0", System.Globalization.CultureInfo.InvariantCulture));
             return;
         }
         if (change > 0)

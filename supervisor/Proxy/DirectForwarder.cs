@@ -123,7 +123,7 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
             var allowed = !clientGone && failure switch
             {
                 RequestNotSentException => _notSentLeft-- > 0,
-                NoResponseException => !_resentAfterLoss && IsIdempotent(method),
+                NoResponseException => !_resentAfterLoss && RequestMethods.IsIdempotent(method),
                 _ => false,
             };
             _resentAfterLoss |= allowed && failure is NoResponseException;
@@ -137,11 +137,6 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
         /// </summary>
         public TimeSpan PauseBefore(string worker) =>
             worker != FailedWorker ? TimeSpan.Zero : TimeSpan.FromMilliseconds(50 << Math.Min(_sameWorkerTries++, 3));
-
-        // RFC 9110 9.2.2.
-        private static bool IsIdempotent(string method) =>
-            HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
-            || HttpMethods.IsTrace(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
     }
 
     private async Task<Outcome> ExchangeAsync(HttpContext context, WorkerLease lease, EncodedRequest request, string target, Resends resends)

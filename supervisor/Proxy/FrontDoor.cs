@@ -181,8 +181,10 @@ internal static class FrontDoor
         }
     }
 
-    // YARP's path: a worker for the request, the slow-client guard on its response, and a second worker
-    // when the first one's socket refused the connection (nothing of the request was sent).
+    // YARP's path: a worker for the request, the slow-client guard on its response, and another worker
+    // when the first one's socket refused the connection (nothing of the request was sent), or, once, when
+    // the connection was lost before any response to an idempotent request without a body (the rule of the
+    // direct path: RFC 9110 9.2.2; a request with a body cannot be sent again, it was read as it was sent).
     private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, SignalRAffinity signalR, bool stickySessions, SupervisorOptions options, Serilog.ILogger logger)
     {
         if (options.WorkerProtocol == WorkerProtocolVersion.Http1 && Refusal.IsGrpc(context.Request))
@@ -199,10 +201,12 @@ internal static class FrontDoor
             : signalR.WorkerFor(context.Request);
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         var body = context.Response.Body;
-        string? refusedBy = null;
+        var resendableAfterLoss = RequestMethods.IsIdempotent(context.Request.Method)
+            && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
+        string? failedWorker = null;
         for (var attempt = 1; ; attempt++)
         {
-            if (await Admission.AdmitAsync(context, dispatcher, affinity, options.BootTimeout, refusedBy) is not { } lease)
+            if (await Admission.AdmitAsync(context, dispatcher, affinity, options.BootTimeout, failedWorker) is not { } lease)
             {
                 return;
             }
@@ -220,13 +224,20 @@ internal static class FrontDoor
                 lease.Release();
                 context.Response.Body = body;
             }
-            if (attempt == MaxAttempts || !WorkerRefusedConnection(context))
+            if (attempt < MaxAttempts && WorkerRefusedConnection(context))
+            {
+                dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");
+            }
+            else if (attempt < MaxAttempts && resendableAfterLoss && ConnectionLostBeforeResponse(context))
+            {
+                resendableAfterLoss = false; // Once: a request that kills its worker costs two workers, not all.
+            }
+            else
             {
                 ForwarderErrorLog.Report(context, lease.Worker.Key, logger);
                 return;
             }
-            dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");
-            refusedBy = lease.Worker.Key;
+            failedWorker = lease.Worker.Key;
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Response.StatusCode = StatusCodes.Status200OK;
             affinity = null;
@@ -240,6 +251,11 @@ internal static class FrontDoor
         !context.Response.HasStarted
         && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } exception }
         && exception.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.AddressNotAvailable };
+
+    // The worker took the request, or part of it, and its connection ended before any response came.
+    private static bool ConnectionLostBeforeResponse(HttpContext context) =>
+        !context.Response.HasStarted
+        && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException };
 
     private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2)
     {

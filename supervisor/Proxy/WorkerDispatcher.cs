@@ -257,7 +257,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
 
     private WorkerLease Lease(WorkerLoad worker)
     {
-        if (worker.RequestLimit > 0 && worker.CountServed())
+        if (worker.CountGiven())
         {
             onRequestLimitReached(worker);
         }

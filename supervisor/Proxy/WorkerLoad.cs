@@ -13,7 +13,7 @@ internal sealed class WorkerLoad(string key, int pid, long requestLimit)
     private const int ClosedBit = 1 << 30;
 
     private int _state;
-    private long _served;
+    private long _given;
 
     public string Key { get; } = key;
 
@@ -48,8 +48,11 @@ internal sealed class WorkerLoad(string key, int pid, long requestLimit)
 
     public void Release() => Interlocked.Decrement(ref _state);
 
-    /// <summary>Counts one request given to it; true for the one that reaches its --max-requests.</summary>
-    public bool CountServed() => Interlocked.Increment(ref _served) == RequestLimit;
+    /// <summary>How many requests it has been given: logged when it exits, counted against its --max-requests.</summary>
+    public long Given => Interlocked.Read(ref _given);
+
+    /// <summary>Counts one request given to it; true for the one that reaches its --max-requests (never, without one).</summary>
+    public bool CountGiven() => Interlocked.Increment(ref _given) == RequestLimit;
 
     /// <summary>Takes no new request from now on; those in flight go on.</summary>
     public void Close() => Interlocked.Or(ref _state, ClosedBit);

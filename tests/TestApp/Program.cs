@@ -58,11 +58,18 @@ if (builder.Configuration["TESTAPP_ANNOUNCE"] == "1")
     app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine("listening on " + string.Join(' ',
         app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses)));
 }
-// Every request this process saw, so a test can show that one was stopped before it reached a worker.
+// Every request this process saw, so a test can show that one was stopped before it reached a worker,
+// and compare, once it has stopped, with what the supervisor says it gave this worker.
 long served = 0;
+app.Lifetime.ApplicationStopped.Register(() => Console.WriteLine($"saw {Interlocked.Read(ref served)} requests"));
 app.Use((context, next) =>
 {
     Interlocked.Increment(ref served);
+    // A test that must know which process answered (a failure cut after the head) asks for it.
+    if (context.Request.Headers.ContainsKey("X-Which-Worker"))
+    {
+        context.Response.Headers["X-Worker-Pid"] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
     return next(context);
 });
 app.UseWebSockets();

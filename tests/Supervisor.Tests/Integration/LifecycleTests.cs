@@ -10,33 +10,32 @@ namespace Supervisor.Tests.Integration;
 /// <summary>Workers that crash, a supervisor that is stopped or killed: the pool's life and death.</summary>
 public sealed class LifecycleTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task A_worker_killed_from_outside_is_replaced_and_requests_keep_succeeding()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Http1Workers)]
+    public async Task A_worker_killed_from_outside_is_replaced_and_costs_only_what_it_was_answering(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
-        using var client = supervisor.CreateClient();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", .. path.Arguments()]);
         var victim = supervisor.BootedWorkerPids[0];
         var linesBefore = supervisor.LineCount;
         // Traffic throughout: before the kill, while only one worker is left, and after the replacement.
-        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/whoami", connections: 4);
-        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(30));
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+        await load.WaitForEveryKindAsync(1, TimeSpan.FromSeconds(60));
 
         Posix.Kill(victim, Posix.SIGKILL);
         await supervisor.WaitForLogAsync($@"Worker \(pid:{victim}\) was killed by signal 9", TimeSpan.FromSeconds(10), linesBefore);
+        var deathKnownAt = Stopwatch.GetTimestamp();
         var replacement = int.Parse((await supervisor.WaitForLogAsync(@"Booting worker with pid: (\d+) \(worker 0", TimeSpan.FromSeconds(10), linesBefore)).Groups[1].Value);
         await supervisor.WaitForLogAsync($@"Worker 0 ready \(pid: {replacement}", SupervisorProcess.StartTimeout, linesBefore);
-        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(30));
+        await load.WaitForEveryKindAsync(2, TimeSpan.FromSeconds(60));
         await load.StopAsync();
 
         output.WriteLine($"load: {load.Summary()}");
-        Assert.Equal(0, load.Failed); // A GET the killed worker never answered is sent again.
-        var servedBy = new HashSet<int>();
-        for (var i = 0; i < 200 && !servedBy.Contains(replacement); i++)
-        {
-            servedBy.Add((await WhoAmI.GetAsync(client)).Pid);
-        }
-        Assert.Contains(replacement, servedBy);
+        load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, deathKnownAt));
+        // Requests reached the replacement: the slot was filled, not just left to the other worker.
+        Assert.Contains(load.Outcomes, outcome => outcome.WorkerPid == replacement && !outcome.Failed);
+        Assert.DoesNotContain(load.Outcomes, outcome => outcome.WorkerPid == victim && outcome.StartedAt > deathKnownAt);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.RegularExpressions;
 using Supervisor.Tests.Infrastructure;
@@ -8,33 +9,44 @@ namespace Supervisor.Tests.Integration;
 /// <summary>Workers replaced under load (max-requests), killed when frozen (--timeout), slow requests cut at the proxy.</summary>
 public sealed class RecyclingTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task Max_requests_recycles_workers_dozens_of_times_under_keep_alive_load_without_a_failed_request()
+    // Boots on a loaded 2-core machine take 1-3 s each; a dozen of them two at a time fit well inside.
+    private static readonly TimeSpan RecyclesTimeout = TimeSpan.FromSeconds(120);
+
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Http1Workers)]
+    public async Task Max_requests_recycles_workers_a_dozen_times_overlapped_under_mixed_load_without_a_failed_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
-            "--workers", "2", "--max-requests", "40", "--max-requests-jitter", "40");
-        var peakWorkers = 0;
+            ["--workers", "2", "--max-requests", "40", "--max-requests-jitter", "40", .. path.Arguments()]);
 
-        await using (var load = LoadGenerator.Start(supervisor.BaseAddress, connections: 8))
+        await using (var load = MixedLoad.Start(supervisor.BaseAddress))
         {
-            await Eventually.TrueAsync(() =>
-            {
-                peakWorkers = Math.Max(peakWorkers, ProcessTree.RunningChildren(supervisor.Pid));
-                return Regex.Count(supervisor.Log, "Recycled worker") >= 24;
-            }, TimeSpan.FromSeconds(90), "24 recycles");
+            await Eventually.TrueAsync(() => Regex.Count(supervisor.Log, "Recycled worker") >= 12, RecyclesTimeout, "12 recycles");
+            await load.WaitForEveryKindAsync(1, RecyclesTimeout);
             await load.StopAsync();
             output.WriteLine($"load: {load.Summary()}");
-            Assert.Equal(0, load.Failed);
-            Assert.True(load.Succeeded > 1000, load.Summary());
+            load.AssertAllIntact();
         }
 
-        // Jitter: each worker drew its own limit between 40 and 80.
-        var limits = Regex.Matches(supervisor.Log, @"served (\d+) requests, --max-requests").Select(m => int.Parse(m.Groups[1].Value)).ToList();
-        Assert.All(limits, limit => Assert.InRange(limit, 40, 80));
-        Assert.True(limits.Distinct().Count() >= 5, $"recycle points should spread, got {string.Join(",", limits)}");
-        // Overlapped, one recycle per slot at a time: at most old + replacement per slot.
-        Assert.InRange(peakWorkers, 2, 4);
+        await WaitForRecyclesToEndAsync(supervisor);
+        var log = new PoolLog(supervisor.Log);
+        var recycles = log.Recycles();
+        foreach (var recycle in recycles)
+        {
+            // Overlapped: the replacement served before the old worker left rotation, which it left before exiting.
+            Assert.True(recycle.Overlapped, $"not overlapped: {recycle}");
+            // Each worker drew its own limit between 40 and 80, and was recycled once given that many requests;
+            // it goes on taking requests until its replacement is ready. The supervisor's count is the app's own.
+            var limit = Assert.IsType<int>(log.DrawnRequestLimit(recycle.OldPid));
+            Assert.InRange(limit, 40, 80);
+            var given = Assert.IsType<long>(log.GivenTo(recycle.OldPid));
+            Assert.True(given >= limit, $"worker {recycle.OldPid} was recycled after {given} requests, below its limit {limit}");
+            Assert.Equal(given, log.SeenBy(recycle.OldPid));
+        }
+        var limits = recycles.Select(recycle => log.DrawnRequestLimit(recycle.OldPid)).Distinct().ToList();
+        Assert.True(limits.Count >= 5, $"recycle points should spread, got {string.Join(",", limits)}");
     }
 
     [Fact]
@@ -43,42 +55,50 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--max-memory", "300");
         using var client = supervisor.CreateClient();
-        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 4);
-        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+        await load.WaitForEveryKindAsync(1, RecyclesTimeout);
 
         var holding = await client.GetStringAsync("/allocate?mb=400");
         var bloated = int.Parse(holding.Split(' ')[^1]);
         await supervisor.WaitForLogAsync($@"Recycling worker \d \(pid: {bloated}, generation 1\): resident memory \d+ MB above --max-memory 300 MB", TimeSpan.FromSeconds(15));
         await supervisor.WaitForLogAsync($@"Recycled worker \d: pid {bloated} replaced by pid \d+", SupervisorProcess.StartTimeout);
-        await Eventually.TrueAsync(() => !Posix.IsAlive(bloated), TimeSpan.FromSeconds(10), "the bloated worker has exited");
-        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await load.WaitForEveryKindAsync(1, RecyclesTimeout);
         await load.StopAsync();
-
         output.WriteLine($"load: {load.Summary()}");
-        Assert.Equal(0, load.Failed);
-        Assert.Single(System.Text.RegularExpressions.Regex.Matches(supervisor.Log, "Recycling worker"));
+        load.AssertAllIntact();
+
+        await WaitForRecyclesToEndAsync(supervisor);
+        var recycle = Assert.Single(new PoolLog(supervisor.Log).Recycles());
+        Assert.True(recycle.Overlapped, $"not overlapped: {recycle}");
+        Assert.False(Posix.IsAlive(bloated));
     }
 
     [Fact]
-    public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced()
+    public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced_under_mixed_load_costing_only_what_it_held()
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--timeout", "2");
         var victim = supervisor.BootedWorkerPids[0];
         var linesBefore = supervisor.LineCount;
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+        await load.WaitForEveryKindAsync(1, RecyclesTimeout);
 
-        var frozenAt = TimeProvider.System.GetTimestamp();
+        var frozenAt = Stopwatch.GetTimestamp();
         Posix.Kill(victim, Posix.SIGSTOP);
         await supervisor.WaitForLogAsync($@"WORKER TIMEOUT \(pid: {victim}\)", TimeSpan.FromSeconds(10), linesBefore);
-        var detected = TimeProvider.System.GetElapsedTime(frozenAt);
-        await Eventually.TrueAsync(() => !Posix.IsAlive(victim), TimeSpan.FromSeconds(2), "the frozen worker is killed");
-        var killed = TimeProvider.System.GetElapsedTime(frozenAt);
+        var detectedAt = Stopwatch.GetTimestamp();
+        await Eventually.TrueAsync(() => !Posix.IsAlive(victim), TimeSpan.FromSeconds(5), "the frozen worker is killed");
+        var killed = Stopwatch.GetElapsedTime(frozenAt);
+        output.WriteLine($"timeout logged after {Stopwatch.GetElapsedTime(frozenAt, detectedAt).TotalMilliseconds:F0} ms, process gone after {killed.TotalMilliseconds:F0} ms");
+        // --timeout 2, checked every 250 ms by the arbiter; the rest is SIGKILL, the exit, and this test's polling.
+        Assert.True(killed <= TimeSpan.FromSeconds(4), $"killed after {killed.TotalSeconds:F2} s; --timeout 2 allows 2.25, and this allows 4 for a loaded machine");
 
-        output.WriteLine($"timeout logged after {detected.TotalMilliseconds:F0} ms, process gone after {killed.TotalMilliseconds:F0} ms");
-        Assert.True(killed <= TimeSpan.FromSeconds(3), $"killed after {killed.TotalSeconds:F2} s; --timeout 2 allows 3");
         await supervisor.WaitForLogAsync(@"Worker 0 ready \(pid: \d+", SupervisorProcess.StartTimeout, linesBefore);
-        using var client = supervisor.CreateClient();
-        Assert.Equal("ok", await client.GetStringAsync("/"));
+        await load.WaitForEveryKindAsync(2, RecyclesTimeout);
+        await load.StopAsync();
+        output.WriteLine($"load: {load.Summary()}");
+        // What the frozen worker held is lost with it, but for the GETs it never answered: those are sent again.
+        load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, detectedAt));
     }
 
     [Fact]
@@ -100,4 +120,16 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         Assert.Equal(worker, (await WhoAmI.GetAsync(client)).Pid);
         Assert.DoesNotContain("WORKER TIMEOUT", supervisor.Log);
     }
+
+    /// <summary>
+    /// Waits until every worker being recycled has been replaced, has exited and has said how many requests
+    /// it saw. Each drains its slow requests (3 s at most) after leaving rotation, and a replacement may
+    /// still be booting when the load stops.
+    /// </summary>
+    private static async Task WaitForRecyclesToEndAsync(SupervisorProcess supervisor) =>
+        await Eventually.TrueAsync(() =>
+        {
+            var log = new PoolLog(supervisor.Log);
+            return log.RecyclingPids().All(pid => log.GivenTo(pid) is not null && log.SeenBy(pid) is not null);
+        }, RecyclesTimeout, "every worker being recycled has been replaced, has exited and has said how many requests it saw");
 }

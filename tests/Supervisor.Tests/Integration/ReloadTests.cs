@@ -9,17 +9,22 @@ public sealed class ReloadTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan ReloadTimeout = TimeSpan.FromSeconds(60);
 
-    [Fact]
-    public async Task Sighup_under_load_replaces_every_worker_serves_the_new_code_and_loses_no_request()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Http1Workers)]
+    public async Task Sighup_under_mixed_load_replaces_every_worker_overlapped_serves_the_new_code_and_loses_no_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         using var app = await AppFolder.CopyOfTestAppAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, ["--workers", "2", .. path.Arguments()]);
+        using var client = supervisor.CreateClient();
+        Assert.StartsWith("1.0.0 ", await client.GetStringAsync("/version"));
         var previousPids = supervisor.BootedWorkerPids.ToHashSet();
+        var generations = new List<(HashSet<int> Old, HashSet<int> New, int CompleteLine)>();
         var peakWorkers = 0;
 
-        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/version", connections: 8);
-        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+        await load.WaitForEveryKindAsync(1, ReloadTimeout);
         for (var generation = 2; generation <= 4; generation++)
         {
             if (generation == 2)
@@ -35,26 +40,37 @@ public sealed class ReloadTests(ITestOutputHelper output)
                 await Task.WhenAny(reloadComplete, Task.Delay(20));
             }
             var newPids = (await reloadComplete).Groups[1].Value.Split(", ").Select(int.Parse).ToHashSet();
+            generations.Add((previousPids, newPids, new PoolLog(supervisor.Log).LineMatching($"Reload complete: generation {generation} ")));
 
             Assert.Equal(2, newPids.Count);
             Assert.Empty(newPids.Intersect(previousPids));
-            await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
-            await Eventually.TrueAsync(() => previousPids.All(pid => !Posix.IsAlive(pid)), TimeSpan.FromSeconds(10), "the old generation has exited");
+            // The mix goes on with the new generation: a long request, a WebSocket session, a stream each finish again.
+            await load.WaitForEveryKindAsync(1, ReloadTimeout);
+            await Eventually.TrueAsync(() => previousPids.All(pid => !Posix.IsAlive(pid)), ReloadTimeout, "the old generation has exited");
             previousPids = newPids;
         }
         await load.StopAsync();
 
         output.WriteLine($"load: {load.Summary()}; peak workers {peakWorkers}");
-        Assert.Equal(0, load.Failed);
+        load.AssertAllIntact();
         Assert.InRange(peakWorkers, 2, 4); // Never above 2N.
-        using var client = supervisor.CreateClient();
+        // Overlapped: each new worker was ready before the reload completed, and each old one exited after it,
+        // having been given exactly the requests it says it saw.
+        await Eventually.TrueAsync(() => generations.SelectMany(g => g.Old).All(pid => new PoolLog(supervisor.Log).SeenBy(pid) is not null),
+            ReloadTimeout, "every replaced worker has said how many requests it saw");
+        var log = new PoolLog(supervisor.Log);
+        foreach (var (old, replacements, completeLine) in generations)
+        {
+            Assert.All(replacements, pid => Assert.InRange(log.ReadyLine(pid), 0, completeLine - 1));
+            Assert.All(old, pid => Assert.True(log.ExitLine(pid) > completeLine, $"worker {pid} exited on line {log.ExitLine(pid)}, before the reload completed on line {completeLine}"));
+            Assert.All(old, pid => Assert.Equal(log.GivenTo(pid), log.SeenBy(pid)));
+        }
         for (var i = 0; i < 20; i++)
         {
             var version = await client.GetStringAsync("/version");
             Assert.StartsWith("2.0.0 ", version);
             Assert.Contains(int.Parse(version.Split(' ')[^1]), previousPids);
         }
-        Assert.Contains(load.Bodies.Keys, body => body.StartsWith("1.0.0 ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -63,8 +79,8 @@ public sealed class ReloadTests(ITestOutputHelper output)
         using var app = await AppFolder.CopyOfTestAppAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2");
         var servingPids = supervisor.BootedWorkerPids.ToHashSet();
-        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/version", connections: 8);
-        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+        await load.WaitForEveryKindAsync(1, ReloadTimeout);
 
         app.SetSetting("TESTAPP_FAIL_AT_START", "startup failed: connection string 'orders' is missing");
         var linesBefore = supervisor.LineCount;
@@ -72,7 +88,7 @@ public sealed class ReloadTests(ITestOutputHelper output)
         await supervisor.WaitForLogAsync("Reload failed: generation 2 abandoned, generation 1 keeps serving", ReloadTimeout, linesBefore);
         Assert.Contains("connection string 'orders' is missing", supervisor.Log);
 
-        await load.WaitForMoreSuccessesAsync(300, TimeSpan.FromSeconds(20));
+        await load.WaitForEveryKindAsync(1, ReloadTimeout);
         Assert.All(servingPids, pid => Assert.True(Posix.IsAlive(pid)));
         using (var client = supervisor.CreateClient())
         {
@@ -86,12 +102,13 @@ public sealed class ReloadTests(ITestOutputHelper output)
         linesBefore = supervisor.LineCount;
         supervisor.Signal(Posix.SIGHUP);
         await supervisor.WaitForLogAsync("Reload complete: generation 3 serving", ReloadTimeout, linesBefore);
-        await load.WaitForMoreSuccessesAsync(200, TimeSpan.FromSeconds(20));
+        await load.WaitForEveryKindAsync(1, ReloadTimeout);
         await load.StopAsync();
 
         output.WriteLine($"load: {load.Summary()}");
-        Assert.Equal(0, load.Failed);
-        Assert.Contains(load.Bodies.Keys, body => body.Contains(" fixed ", StringComparison.Ordinal));
+        load.AssertAllIntact();
+        using var fixedClient = supervisor.CreateClient();
+        Assert.Contains(" fixed ", await fixedClient.GetStringAsync("/version"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -99,8 +116,8 @@ public sealed class ReloadTests(ITestOutputHelper output)
     {
         using var app = await AppFolder.CopyOfTestAppAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2", "--boot-timeout", "3");
-        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 4);
-        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+        await load.WaitForEveryKindAsync(1, ReloadTimeout);
 
         app.SetSetting("TESTAPP_START_DELAY_MS", "600000");
         var linesBefore = supervisor.LineCount;
@@ -111,9 +128,10 @@ public sealed class ReloadTests(ITestOutputHelper output)
         Assert.Contains("was not ready within 3 s", supervisor.Log);
         await Eventually.TrueAsync(() => candidates.All(pid => !Posix.IsAlive(pid)), TimeSpan.FromSeconds(5), "the abandoned workers are killed");
 
-        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(20));
+        await load.WaitForEveryKindAsync(1, ReloadTimeout);
         await load.StopAsync();
-        Assert.Equal(0, load.Failed);
+        output.WriteLine($"load: {load.Summary()}");
+        load.AssertAllIntact();
     }
 
     [Fact]

@@ -1,0 +1,20 @@
+namespace Supervisor.Tests.Infrastructure;
+
+/// <summary>The two ways the front forwards requests, for the tests that must hold on both.</summary>
+public enum ForwardingPath
+{
+    /// <summary>The default: the front's own HTTP/2 client for requests without a body, YARP over HTTP/2 for the rest.</summary>
+    Default,
+
+    /// <summary>--worker-protocol http1: YARP over HTTP/1.1 for every request.</summary>
+    Http1Workers,
+}
+
+internal static class ForwardingPathArguments
+{
+    public static string[] Arguments(this ForwardingPath path) => path switch
+    {
+        ForwardingPath.Http1Workers => ["--worker-protocol", "http1"],
+        _ => [],
+    };
+}
