@@ -135,6 +135,10 @@ internal static class SupervisorRun
             // answers up to the quick-stop time to leave (INT and QUIT cut it short, as documented).
             dispatcher.Close();
         }
+        // The arbiter no longer reads signals: a graceful stop logs the one that cuts it short itself.
+        using var cutShort = graceful
+            ? signals.QuickStopRequested.Register(() => log.Information("Handling signal: {Signal}: cutting the graceful stop short", signals.QuickStopSignal))
+            : default;
         await StopFrontAsync(front, timeout, signals.QuickStopRequested);
         await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, QuickStopTimeout, signals.QuickStopRequested);
         log.Information("Shutting down: Master");

@@ -88,12 +88,13 @@ internal sealed partial class Arbiter
         // The worker-host's connection only closes when its process is going away (or the hook broke),
         // and a socket refuses connections only when nothing listens on it: the request path stopped
         // routing to it at once; the rotation follows, and the worker is stopped if it still runs.
-        _log.Warning("Worker {Slot} (pid: {WorkerPid}) {Reason}; out of rotation", worker.Slot, worker.Pid, reason);
         if (worker.InRotation)
         {
+            _log.Warning("Worker {Slot} (pid: {WorkerPid}) {Reason}; out of rotation", worker.Slot, worker.Pid, reason);
             worker.InRotation = false;
             CommitRotation();
         }
+        // A worker still booting was in no rotation: its exit, which follows, is what is reported.
         worker.Process.Signal(Libc.SIGTERM);
     }
 

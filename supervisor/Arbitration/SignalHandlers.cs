@@ -32,6 +32,7 @@ internal sealed class SignalHandlers : IDisposable
                 events.TryWrite(new SignalReceived(context.Signal));
                 if (context.Signal is PosixSignal.SIGINT or PosixSignal.SIGQUIT)
                 {
+                    QuickStopSignal ??= Name(context.Signal);
                     _hurry.Cancel();
                 }
             }));
@@ -49,6 +50,9 @@ internal sealed class SignalHandlers : IDisposable
 
     /// <summary>Cancelled when a quick stop is asked for.</summary>
     public CancellationToken QuickStopRequested => _hurry.Token;
+
+    /// <summary>The first signal that asked for a quick stop ("int", "quit"); null until one did.</summary>
+    public string? QuickStopSignal { get; private set; }
 
     public void Dispose()
     {

@@ -25,13 +25,16 @@ internal static class Artifacts
     private static async Task<PublishedArtifacts> PublishAllAsync()
     {
         var root = Path.Combine(RepositoryRoot, "artifacts", "test");
-        var supervisor = await PublishAsync("supervisor/Supervisor.csproj", Path.Combine(root, "supervisor"));
+        // The supervisor's native publish spends most of its time in the AOT compiler, one process the
+        // apps' builds can run beside: they share no project with it.
+        var supervisorPublished = PublishAsync("supervisor/Supervisor.csproj", Path.Combine(root, "supervisor"));
         // Version 2 of the test app is the "new code" a reload must pick up; built first so the
         // ordinary build (version 1) is the one left in obj/ for the next run.
         var testAppV2 = await PublishAsync("tests/TestApp/TestApp.csproj", Path.Combine(root, "testapp-v2"), "-p:Version=2.0.0");
         var testApp = await PublishAsync("tests/TestApp/TestApp.csproj", Path.Combine(root, "testapp"));
         var helloApi = await PublishAsync("samples/HelloApi/HelloApi.csproj", Path.Combine(root, "helloapi"));
         var scriptedWorker = await PublishAsync("tests/ScriptedWorker/ScriptedWorker.csproj", Path.Combine(root, "scripted-worker"));
+        var supervisor = await supervisorPublished;
         return new PublishedArtifacts(
             Path.Combine(supervisor, "supervisor"),
             Path.Combine(testApp, "TestApp.dll"),

@@ -17,6 +17,8 @@ internal static partial class Posix
 
     public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;
 
+    public static bool IsRoot => geteuid() == 0;
+
     /// <summary>True while the process exists and is not a zombie (a zombie has exited; only its parent has not reaped it).</summary>
     public static bool IsAlive(int pid)
     {
@@ -32,6 +34,9 @@ internal static partial class Posix
         var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
         return state is not ('Z' or 'X');
     }
+
+    [LibraryImport("libc")]
+    private static partial uint geteuid();
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);

@@ -1,6 +1,6 @@
 namespace Supervisor.Tests.Infrastructure;
 
-/// <summary>The direct children of a process, read from /proc: how many run, and how many are zombies.</summary>
+/// <summary>Processes as /proc tells of them: a process's direct children (how many run, how many are zombies), when one started.</summary>
 internal static class ProcessTree
 {
     public static IReadOnlyList<(int Pid, char State)> ChildrenOf(int parentPid)
@@ -41,4 +41,19 @@ internal static class ProcessTree
         Directory.GetFiles($"/proc/{pid}/fd")
             .Select(fd => new FileInfo(fd).LinkTarget ?? "")
             .Count(target => target.StartsWith("socket:", StringComparison.Ordinal) || target.StartsWith("pipe:", StringComparison.Ordinal));
+
+    /// <summary>
+    /// Seconds since boot, to 10 ms, on the clock <see cref="StartedAfterBoot"/> uses: a moment the test
+    /// notes and a process's start can be compared without the latency of any log line between them.
+    /// </summary>
+    public static double SecondsSinceBoot() =>
+        double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>When a process started, in seconds since boot (field 22 of its stat, in clock ticks of 1/100 s on Linux).</summary>
+    public static double StartedAfterBoot(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[19], System.Globalization.CultureInfo.InvariantCulture) / 100.0;
+    }
 }

@@ -178,6 +178,50 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_reload_changes_the_log_level_max_requests_and_timeout_for_the_new_workers()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var file = WriteConfig("""{ "workers": 1, "loglevel": "info" }""");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--config", file);
+        using var client = supervisor.CreateClient();
+        await AbandonDownloadAsync(client); // Logged at DEBUG only: not at info.
+
+        WriteConfig("""{ "workers": 1, "loglevel": "debug", "max_requests": 20, "max_requests_jitter": 0, "timeout": 3 }""", file);
+        var linesBefore = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        var worker = int.Parse((await supervisor.WaitForLogAsync(@"Reload complete: generation 2 serving \(pids (\d+)\)", ReloadTimeout, linesBefore)).Groups[1].Value);
+
+        // The log level: a client that goes away is a DEBUG line.
+        await AbandonDownloadAsync(client);
+        await supervisor.WaitForLogAsync(@"\[DEBUG\] Client of POST /download at worker \S+ went away", ReloadTimeout, linesBefore);
+        Assert.Single(Regex.Matches(supervisor.Log, "went away"));
+
+        // max_requests: the new worker is recycled after its 20th request.
+        for (var i = 0; i < 25; i++)
+        {
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+        await supervisor.WaitForLogAsync($@"Recycling worker 0 \(pid: {worker}, generation 2\): --max-requests reached: 20 with jitter", ReloadTimeout, linesBefore);
+        var replacement = int.Parse((await supervisor.WaitForLogAsync($@"Recycled worker 0: pid {worker} replaced by pid (\d+)", ReloadTimeout, linesBefore)).Groups[1].Value);
+
+        // timeout: a frozen worker is killed after 3 s of silence, not the 30 s it booted with before.
+        var frozenAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        Posix.Kill(replacement, Posix.SIGSTOP);
+        await supervisor.WaitForLogAsync($@"WORKER TIMEOUT \(pid: {replacement}\)", TimeSpan.FromSeconds(25), linesBefore);
+        var detected = System.Diagnostics.Stopwatch.GetElapsedTime(frozenAt);
+        output.WriteLine($"frozen worker detected after {detected.TotalSeconds:F1} s");
+        Assert.True(detected >= TimeSpan.FromSeconds(2.5), $"detected after {detected.TotalSeconds:F1} s, before the 3 s timeout");
+    }
+
+    // A POST takes YARP's path, whose client-went-away line is at DEBUG; the client reads the head and leaves.
+    private static async Task AbandonDownloadAsync(HttpClient client)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/download?mb=64") { Content = new ByteArrayContent([1]) };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
     public async Task A_reload_with_a_bad_file_keeps_the_running_configuration_starts_nothing_and_loses_no_request()
     {
         var artifacts = await Artifacts.GetAsync();

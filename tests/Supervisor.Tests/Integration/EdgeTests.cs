@@ -37,6 +37,12 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
 
         var after = long.Parse(await client.GetStringAsync("/requests"));
         Assert.Equal(before + 3, after); // The two under the limits, and this /requests itself.
+
+        // A chunked body declares no length: it is cut where it passes the limit (the worker may have seen its
+        // head by then; its request fails with the body).
+        var chunked = new HttpRequestMessage(HttpMethod.Post, "/upload") { Content = new StreamContent(new MemoryStream(new byte[2000])) };
+        chunked.Headers.TransferEncodingChunked = true;
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await StatusAsync(client, chunked));
     }
 
     [Fact]
@@ -61,6 +67,63 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
         var spoofed = await WhoAmI.GetAsync(outsider, Forward("203.0.113.9", "https", "shop.example"));
         Assert.Equal(("127.0.0.2", "http", supervisor.BaseAddress.Authority), (spoofed.RemoteAddress, spoofed.Scheme, spoofed.Host));
     }
+
+    [Fact]
+    public async Task Ipv6_and_unix_binds_serve_beside_ipv4_each_with_its_own_trust()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var socketPath = Path.Combine(_scratch, "public.sock");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--bind", "[::1]:0", "--bind", $"unix:{socketPath}");
+        var ipv6 = new Uri((await supervisor.WaitForLogAsync(@"Listening at: (http://\[::1\]:\d+)", TimeSpan.FromSeconds(5))).Groups[1].Value);
+        await supervisor.WaitForLogAsync($"Listening at: unix:{socketPath}", TimeSpan.FromSeconds(5));
+
+        // ::1 is trusted by default (127.0.0.1,::1, as Gunicorn): it may say whom it forwards for.
+        using var overIpv6 = new HttpClient { BaseAddress = ipv6, Timeout = TimeSpan.FromSeconds(30) };
+        Assert.Equal("::1", (await WhoAmI.GetAsync(overIpv6)).RemoteAddress);
+        Assert.Equal("203.0.113.9", (await WhoAmI.GetAsync(overIpv6, Forward("203.0.113.9", "https", "shop.example"))).RemoteAddress);
+
+        // A client on the Unix socket is a local proxy, trusted too.
+        using var overUnix = UnixSocketClient(socketPath);
+        var forwarded = await WhoAmI.GetAsync(overUnix, Forward("198.51.100.7", "https", "shop.example"));
+        Assert.Equal(("198.51.100.7", "https", "shop.example"), (forwarded.RemoteAddress, forwarded.Scheme, forwarded.Host));
+
+        // The IPv4 bind, as ever.
+        using var overIpv4 = supervisor.CreateClient();
+        Assert.Equal("127.0.0.1", (await WhoAmI.GetAsync(overIpv4)).RemoteAddress);
+    }
+
+    [Fact]
+    public async Task Forwarded_allow_ips_star_trusts_every_peer()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--forwarded-allow-ips", "*");
+        using var anyone = LoopbackClient.From(IPAddress.Parse("127.0.0.2"), supervisor.BaseAddress); // Untrusted by default.
+
+        var forwarded = await WhoAmI.GetAsync(anyone, Forward("203.0.113.9", "https", "shop.example"));
+
+        Assert.Equal(("203.0.113.9", "https", "shop.example"), (forwarded.RemoteAddress, forwarded.Scheme, forwarded.Host));
+        // A client's own chain is believed to its start: every peer is a trusted proxy.
+        Assert.Equal("6.6.6.6", (await WhoAmI.GetAsync(anyone, Forward("6.6.6.6, 198.51.100.7", "http", "x"))).RemoteAddress);
+    }
+
+    private static HttpClient UnixSocketClient(string path) => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (_, cancellationToken) =>
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    })
+    { BaseAddress = new Uri("http://localhost/"), Timeout = TimeSpan.FromSeconds(30) };
 
     [Fact]
     public async Task With_one_connection_per_worker_requests_wait_in_the_queue_and_get_503_beyond_it()

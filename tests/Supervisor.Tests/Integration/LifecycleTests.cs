@@ -63,6 +63,115 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Assert.Contains("Shutting down: Master", supervisor.Log);
     }
 
+    [Fact]
+    public async Task Sigterm_past_the_graceful_timeout_cuts_the_request_stops_the_worker_and_exits_0()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--graceful-timeout", "1");
+        using var client = supervisor.CreateClient();
+        var worker = supervisor.BootedWorkerPids.Single();
+        var inFlight = client.GetAsync("/slow?ms=60000");
+        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+
+        var signalled = Stopwatch.GetTimestamp();
+        supervisor.Signal(Posix.SIGTERM);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        var took = Stopwatch.GetElapsedTime(signalled);
+
+        output.WriteLine($"SIGTERM to exit: {took.TotalMilliseconds:F0} ms");
+        await Assert.ThrowsAsync<HttpRequestException>(() => inFlight.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(Posix.IsAlive(worker), "the worker outlived the supervisor");
+        // The request had its --graceful-timeout; the 60 s it wanted are not waited for.
+        Assert.True(took >= TimeSpan.FromSeconds(1), $"stopped {took.TotalMilliseconds:F0} ms after SIGTERM, before --graceful-timeout 1");
+        Assert.True(took < TimeSpan.FromSeconds(20), $"stopped {took.TotalSeconds:F1} s after SIGTERM: --graceful-timeout 1 was not kept");
+    }
+
+    [Fact]
+    public async Task Sigint_during_a_graceful_stop_cuts_it_short()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        using var client = supervisor.CreateClient();
+        var inFlight = client.GetAsync("/slow?ms=60000");
+        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        supervisor.Signal(Posix.SIGTERM);
+        await supervisor.WaitForLogAsync("Handling signal: term", TimeSpan.FromSeconds(10));
+
+        // The graceful stop would wait up to 30 s for the request; INT ends it now.
+        var interrupted = Stopwatch.GetTimestamp();
+        supervisor.Signal(Posix.SIGINT);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        var took = Stopwatch.GetElapsedTime(interrupted);
+
+        output.WriteLine($"SIGINT to exit during the graceful stop: {took.TotalMilliseconds:F0} ms");
+        Assert.Contains("Handling signal: int: cutting the graceful stop short", supervisor.Log);
+        await Assert.ThrowsAsync<HttpRequestException>(() => inFlight.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(took < TimeSpan.FromSeconds(10), $"exited {took.TotalSeconds:F1} s after SIGINT: the graceful stop was not cut short");
+    }
+
+    [Fact]
+    public async Task The_pid_file_holds_the_supervisors_pid_refuses_a_second_start_and_is_removed_at_stop()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var folder = Directory.CreateTempSubdirectory("sup-pid-").FullName;
+        try
+        {
+            var pidFile = Path.Combine(folder, "supervisor.pid");
+            // A file left by a supervisor that was killed names a pid that no longer runs: it is taken over.
+            using (var gone = Process.Start("true"))
+            {
+                await gone.WaitForExitAsync();
+                await File.WriteAllTextAsync(pidFile, $"{gone.Id}\n");
+            }
+            await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--pid", pidFile);
+            Assert.Equal($"{supervisor.Pid}\n", await File.ReadAllTextAsync(pidFile));
+
+            var second = await SupervisorCli.RunAsync(output, "--app", artifacts.TestApp, "--bind", "127.0.0.1:0", "--pid", pidFile);
+            SupervisorCli.AssertRefused(second, 2, $"--pidfile '{pidFile}' names pid {supervisor.Pid}, which is running");
+            Assert.Equal($"{supervisor.Pid}\n", await File.ReadAllTextAsync(pidFile));
+
+            supervisor.Signal(Posix.SIGTERM);
+            Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.False(File.Exists(pidFile), "the pid file outlived the supervisor");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_worker_that_keeps_dying_is_restarted_after_a_growing_pause_while_the_others_serve()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        await using var load = LoadGenerator.Start(supervisor.BaseAddress, "/", connections: 4);
+        var victim = supervisor.BootedWorkerPids[0];
+        var pauses = new List<double>();
+
+        // Slot 0's worker dies three times in a row, each soon after it was ready: restarted at once, then after 1 s, then 2 s.
+        for (var death = 1; death <= 3; death++)
+        {
+            var linesBefore = supervisor.LineCount;
+            var killedAt = ProcessTree.SecondsSinceBoot();
+            Posix.Kill(victim, Posix.SIGKILL);
+            var booting = await supervisor.WaitForLogAsync(@"Booting worker with pid: (\d+) \(worker 0", TimeSpan.FromSeconds(30), linesBefore);
+            victim = int.Parse(booting.Groups[1].Value);
+            // From the kill to the replacement's start, both on the kernel's clock: no log latency in between.
+            pauses.Add(ProcessTree.StartedAfterBoot(victim) - killedAt);
+            await supervisor.WaitForLogAsync($@"Worker 0 ready \(pid: {victim}", SupervisorProcess.StartTimeout, linesBefore);
+        }
+        await load.WaitForMoreSuccessesAsync(100, TimeSpan.FromSeconds(30));
+        await load.StopAsync();
+
+        output.WriteLine($"from each kill to the next start: {string.Join(", ", pauses.Select(p => $"{p:F2} s"))}; load: {load.Summary()}");
+        Assert.Contains("Worker 0 failed 2 times in a row; next start in 1 s", supervisor.Log);
+        Assert.Contains("Worker 0 failed 3 times in a row; next start in 2 s", supervisor.Log);
+        // 10 ms for the clock's resolution.
+        Assert.True(pauses[1] >= 0.99 && pauses[2] >= 1.99, "the restarts did not wait their back-off");
+        Assert.Equal(0, load.Failed);
+    }
+
     [Theory]
     [InlineData(Posix.SIGINT)]
     [InlineData(Posix.SIGQUIT)]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -71,29 +72,74 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task Usr1_after_the_log_file_was_moved_writes_to_a_new_file_and_loses_no_line()
+    public async Task Requests_the_supervisor_answers_itself_are_logged_413_503_504_with_the_worker_as_a_dash_when_none_served()
     {
         var artifacts = await Artifacts.GetAsync();
         var accessLog = Path.Combine(_scratch, "access.log");
-        var rotated = Path.Combine(_scratch, "access.log.1");
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--access-logfile", accessLog);
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
+            "--workers", "1", "--worker-connections", "1", "--max-queue", "0", "--request-timeout", "1", "--limit-request-body", "1000",
+            "--access-logfile", accessLog, "--access-logformat", "%(s)s %(p)s %(U)s");
         using var client = supervisor.CreateClient();
+        var worker = supervisor.BootedWorkerPids.Single();
 
-        await SendAsync(client, "/before", 50);
-        await ReadLinesAsync(accessLog, 50);
-        File.Move(accessLog, rotated); // What logrotate does first; the supervisor still writes to the moved file.
-        await SendAsync(client, "/between", 30);
-        var linesBefore = supervisor.LineCount;
-        supervisor.Signal(Posix.SIGUSR1);
-        await supervisor.WaitForLogAsync("Handling signal: usr1", LogTimeout, linesBefore);
-        await SendAsync(client, "/after", 40);
+        using (var tooLarge = await client.PostAsync("/upload", new ByteArrayContent(new byte[2000])))
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        }
+        var slow = client.GetAsync("/slow?ms=3000"); // Holds the worker's one place until --request-timeout.
+        await supervisor.WaitForLogAsync("slow request started", LogTimeout);
+        using (var noPlace = await client.GetAsync("/"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, noPlace.StatusCode);
+        }
+        using (var timedOut = await slow)
+        {
+            Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+        }
 
-        var fresh = await ReadLinesAsync(accessLog, 40);
-        var old = await ReadLinesAsync(rotated, 80);
-        Assert.All(fresh, line => Assert.Contains("GET /after", line));
-        Assert.Equal(50, old.Count(line => line.Contains("GET /before", StringComparison.Ordinal)));
-        Assert.Equal(30, old.Count(line => line.Contains("GET /between", StringComparison.Ordinal)));
-        Assert.Equal(40, fresh.Length);
+        var lines = await ReadLinesAsync(accessLog, 3);
+        Assert.Equal(["413 - /upload", "503 - /", $"504 <{worker}> /slow"], lines);
+    }
+
+    [Fact]
+    public async Task Usr1_after_the_log_files_were_moved_writes_both_logs_to_new_files_and_loses_no_line()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var accessLog = Path.Combine(_scratch, "access.log");
+        var errorLog = Path.Combine(_scratch, "error.log");
+        var supervisor = await SupervisorProcess.StartAsync(output, artifacts.TestApp,
+            "--workers", "2", "--bind", "127.0.0.1:0", "--access-logfile", accessLog, "--error-logfile", errorLog);
+        await using (supervisor)
+        {
+            var listening = await Eventually.ValueAsync(() => File.Exists(errorLog) ? File.ReadAllText(errorLog) : "",
+                text => text.Contains("All 2 workers ready", StringComparison.Ordinal), LogTimeout, "the error log says the workers are ready");
+            using var client = new HttpClient { BaseAddress = new Uri(Regex.Match(listening, @"Listening at: (http://\S+)").Groups[1].Value) };
+
+            await SendAsync(client, "/before", 50);
+            await ReadLinesAsync(accessLog, 50);
+            // What logrotate does first: both files are moved, and the supervisor still writes to them.
+            File.Move(accessLog, accessLog + ".1");
+            File.Move(errorLog, errorLog + ".1");
+            await SendAsync(client, "/between", 30);
+            await ReadLinesAsync(accessLog + ".1", 80); // Written: none of them can fall after the reopen.
+            supervisor.Signal(Posix.SIGUSR1);
+            // The line that tells of the signal is the new error log's first: both logs reopen as it is handled.
+            await Eventually.TrueAsync(() => File.Exists(errorLog) && File.ReadAllText(errorLog).Contains("Handling signal: usr1", StringComparison.Ordinal), LogTimeout, "the USR1 handled");
+            await SendAsync(client, "/after", 40);
+            supervisor.Signal(Posix.SIGTTIN); // An event the error log tells of, after the reopen.
+
+            var fresh = await ReadLinesAsync(accessLog, 40);
+            var old = await ReadLinesAsync(accessLog + ".1", 80);
+            Assert.All(fresh, line => Assert.Contains("GET /after", line));
+            Assert.Equal(40, fresh.Length);
+            Assert.Equal(50, old.Count(line => line.Contains("GET /before", StringComparison.Ordinal)));
+            Assert.Equal(30, old.Count(line => line.Contains("GET /between", StringComparison.Ordinal)));
+            var freshErrors = await Eventually.ValueAsync(() => File.ReadAllText(errorLog),
+                text => text.Contains("Number of workers: 2 -> 3", StringComparison.Ordinal), LogTimeout, "the new error log tells of the TTIN");
+            Assert.DoesNotContain("Listening at", freshErrors);
+            Assert.Contains("Listening at", await File.ReadAllTextAsync(errorLog + ".1"));
+            Assert.DoesNotContain("Number of workers", await File.ReadAllTextAsync(errorLog + ".1"));
+        }
     }
 
     [Fact]

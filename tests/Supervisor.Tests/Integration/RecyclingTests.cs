@@ -9,13 +9,13 @@ namespace Supervisor.Tests.Integration;
 /// <summary>Workers replaced under load (max-requests), killed when frozen (--timeout), slow requests cut at the proxy.</summary>
 public sealed class RecyclingTests(ITestOutputHelper output)
 {
-    // Boots on a loaded 2-core machine take 1-3 s each; a dozen of them two at a time fit well inside.
+    // Boots on a loaded 2-core machine take 1-3 s each; eight of them, two at a time, fit well inside.
     private static readonly TimeSpan RecyclesTimeout = TimeSpan.FromSeconds(120);
 
     [Theory]
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Http1Workers)]
-    public async Task Max_requests_recycles_workers_a_dozen_times_overlapped_under_mixed_load_without_a_failed_request(ForwardingPath path)
+    public async Task Max_requests_recycles_workers_again_and_again_overlapped_under_mixed_load_without_a_failed_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
@@ -23,7 +23,7 @@ public sealed class RecyclingTests(ITestOutputHelper output)
 
         await using (var load = MixedLoad.Start(supervisor.BaseAddress))
         {
-            await Eventually.TrueAsync(() => Regex.Count(supervisor.Log, "Recycled worker") >= 12, RecyclesTimeout, "12 recycles");
+            await Eventually.TrueAsync(() => Regex.Count(supervisor.Log, "Recycled worker") >= 8, RecyclesTimeout, "8 recycles");
             await load.WaitForEveryKindAsync(1, RecyclesTimeout);
             await load.StopAsync();
             output.WriteLine($"load: {load.Summary()}");
@@ -47,6 +47,35 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         }
         var limits = recycles.Select(recycle => log.DrawnRequestLimit(recycle.OldPid)).Distinct().ToList();
         Assert.True(limits.Count >= 5, $"recycle points should spread, got {string.Join(",", limits)}");
+    }
+
+    [Fact]
+    public async Task A_replacement_that_fails_to_boot_leaves_the_old_worker_serving_and_the_recycle_is_tried_again()
+    {
+        using var app = await AppFolder.CopyOfTestAppAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "1", "--max-requests", "100", "--max-requests-jitter", "0");
+        var old = supervisor.BootedWorkerPids.Single();
+        // A deploy gone wrong under the running worker: workers started from now on fail at start.
+        app.SetSetting("TESTAPP_FAIL_AT_START", "startup failed: the database is unreachable");
+        await using var load = MixedLoad.Start(supervisor.BaseAddress);
+
+        await supervisor.WaitForLogAsync($@"Recycling worker 0 \(pid: {old}, generation 1\): --max-requests reached: 100", RecyclesTimeout);
+        await supervisor.WaitForLogAsync("Worker 0 failed 2 times in a row; next start in 1 s", RecyclesTimeout);
+        Assert.Contains("the database is unreachable", supervisor.Log);
+        Assert.True(Posix.IsAlive(old), "the worker being recycled should serve on while its replacement cannot boot");
+        await load.WaitForEveryKindAsync(1, RecyclesTimeout);
+
+        // Fixed: the next try succeeds, and the recycle completes as usual.
+        app.SetSetting("TESTAPP_FAIL_AT_START", null);
+        await supervisor.WaitForLogAsync($@"Recycled worker 0: pid {old} replaced by pid \d+", RecyclesTimeout);
+        await load.WaitForEveryKindAsync(1, RecyclesTimeout);
+        await load.StopAsync();
+        output.WriteLine($"load: {load.Summary()}");
+        load.AssertAllIntact();
+        await WaitForRecyclesToEndAsync(supervisor);
+        // The load goes on past the first recycle, so its replacement may be recycled in turn.
+        Assert.All(new PoolLog(supervisor.Log).Recycles(), recycle => Assert.True(recycle.Overlapped, $"not overlapped: {recycle}"));
+        Assert.DoesNotContain("out of rotation", supervisor.Log); // A replacement that never booted was never in it.
     }
 
     [Fact]

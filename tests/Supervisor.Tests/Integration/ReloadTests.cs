@@ -25,7 +25,7 @@ public sealed class ReloadTests(ITestOutputHelper output)
 
         await using var load = MixedLoad.Start(supervisor.BaseAddress);
         await load.WaitForEveryKindAsync(1, ReloadTimeout);
-        for (var generation = 2; generation <= 4; generation++)
+        for (var generation = 2; generation <= 3; generation++)
         {
             if (generation == 2)
             {
