@@ -12,7 +12,23 @@ internal static class Artifacts
     private static readonly Lazy<Task<PublishedArtifacts>> Published = new(PublishAllAsync);
     private static readonly Lazy<Task<string>> BlazorServer = new(PublishBlazorServerTemplateAsync);
 
-    public static Task<PublishedArtifacts> GetAsync() => Published.Value;
+    private static int _failureReported;
+
+    /// <summary>
+    /// The published binaries. A publish that failed fails every test that needs it: the first with the
+    /// build's whole output, the others with one line naming the step, so the failure is read once.
+    /// </summary>
+    public static async Task<PublishedArtifacts> GetAsync()
+    {
+        try
+        {
+            return await Published.Value;
+        }
+        catch (Exception exception) when (Interlocked.Exchange(ref _failureReported, 1) == 1)
+        {
+            throw new InvalidOperationException($"The test binaries were not published (the first test that needed them shows why): {exception.Message.Split('\n')[0]}");
+        }
+    }
 
     /// <summary>
     /// Microsoft's Blazor Server template as a user makes it (<c>dotnet new blazor --interactivity Server</c>),

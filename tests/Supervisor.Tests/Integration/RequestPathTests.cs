@@ -56,8 +56,10 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
         const int eventMs = 1500;
 
-        var direct = await ReadEventsAsync(alone.BaseAddress, eventMs);
-        var proxied = await ReadEventsAsync(supervisor.BaseAddress, eventMs);
+        // Side by side: each stream is mostly waiting for the app's next event.
+        var directRead = ReadEventsAsync(alone.BaseAddress, eventMs);
+        var proxiedRead = ReadEventsAsync(supervisor.BaseAddress, eventMs);
+        var (direct, proxied) = (await directRead, await proxiedRead);
 
         output.WriteLine($"app alone: head after {direct.HeadMs:F1} ms, events {Describe(direct.Events)}");
         output.WriteLine($"supervisor: head after {proxied.HeadMs:F1} ms, events {Describe(proxied.Events)}");
@@ -82,7 +84,7 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
         var artifacts = await Artifacts.GetAsync();
         // A held place would keep the next request waiting until the stalled client is cut: a send timeout
         // long enough that waiting for it is told apart from a slow machine's latency.
-        var sendTimeout = TimeSpan.FromSeconds(10);
+        var sendTimeout = TimeSpan.FromSeconds(6);
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--worker-connections", "1", "--send-timeout", $"{sendTimeout.TotalSeconds}");
         using var client = supervisor.CreateClient();
 
@@ -93,7 +95,7 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
 
         output.WriteLine($"a request behind the stalled one, with one place at the worker: {served.ElapsedMilliseconds} ms");
         Assert.True(served.Elapsed < sendTimeout / 2, $"the request behind the stalled one took {served.ElapsedMilliseconds} ms: it waited for the stalled client's cut");
-        await supervisor.WaitForLogAsync(@"1 clients disconnected: they took nothing of their response for 10 s \(--send-timeout\)", TimeSpan.FromSeconds(60));
+        await supervisor.WaitForLogAsync(@"1 clients disconnected: they took nothing of their response for 6 s \(--send-timeout\)", TimeSpan.FromSeconds(60));
     }
 
     [Fact]
@@ -158,7 +160,8 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
             var artifacts = await Artifacts.GetAsync();
             var (certFile, keyFile, thumbprint) = TestCertificate.Create(scratch);
             // Held places would keep the others waiting until the stalled streams are cut: a send timeout
-            // long enough that waiting for it is told apart from a slow machine's latency.
+            // long enough that waiting for it is told apart from a slow machine's latency, and that the
+            // first stalls are not cut while the last are being set up.
             var sendTimeout = TimeSpan.FromSeconds(10);
             await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--send-timeout", $"{sendTimeout.TotalSeconds}", "--certfile", certFile, "--keyfile", keyFile);
             using var client = TestCertificate.CreateClient(supervisor.BaseAddress, thumbprint);

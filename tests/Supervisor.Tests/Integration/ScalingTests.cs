@@ -32,7 +32,7 @@ public sealed class ScalingTests(ITestOutputHelper output)
         Assert.Equal(log.GivenTo(added), log.SeenBy(added));
 
         // TTIN during a reload: the new generation boots for the slots there were, then grows by one.
-        app.SetSetting("TESTAPP_START_DELAY_MS", "1500");
+        app.SetSetting("TESTAPP_START_DELAY_MS", "800");
         var linesBefore = supervisor.LineCount;
         supervisor.Signal(Posix.SIGHUP);
         await supervisor.WaitForLogAsync("Reloading: booting generation 2", Bound, linesBefore);
