@@ -12,10 +12,10 @@ public sealed class HooklessAppTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => Directory.Delete(_copy, recursive: true);
 
     [Fact]
-    public async Task An_app_with_startup_hooks_switched_off_is_probed_for_readiness_and_served()
+    public async Task An_app_with_startup_hooks_switched_off_is_probed_for_readiness_served_and_not_taken_for_frozen()
     {
         var app = await CopyTestAppWithStartupHooksOffAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app, "--workers", "2");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app, "--workers", "2", "--timeout", "1");
         using var client = supervisor.CreateClient();
 
         Assert.Contains("(socket probe, ", supervisor.Log);
@@ -25,6 +25,12 @@ public sealed class HooklessAppTests(ITestOutputHelper output) : IDisposable
             servedBy.Add((await WhoAmI.GetAsync(client)).Pid);
         }
         Assert.Equal(supervisor.BootedWorkerPids.Order(), servedBy.Order());
+
+        // Without the hook there is no heartbeat: --timeout must not take the silence for a frozen worker.
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // Waiting out twice the timeout is the point here.
+        Assert.DoesNotContain("WORKER TIMEOUT", supervisor.Log);
+        Assert.All(supervisor.BootedWorkerPids, pid => Assert.True(Posix.IsAlive(pid), $"hookless worker {pid} was stopped"));
+        Assert.Equal(2, supervisor.BootedWorkerPids.Count);
     }
 
     // The runtime honours this switch from runtimeconfig.json exactly as it does for a trimmed app.
