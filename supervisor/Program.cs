@@ -3,7 +3,9 @@ using System.CommandLine;
 using Supervisor;
 using Supervisor.Cli;
 using Supervisor.Configuration;
+using Supervisor.Native;
 
+InheritedSignals.TakeBack(); // First: before the runtime's signal handling starts.
 FrontRuntimeSettings.Apply();
 var command = new SupervisorCommand();
 var parseResult = command.Parse(args);

@@ -73,6 +73,10 @@ internal static class SupervisorRun
         using var runDirectory = RunDirectory.Open(options.SocketDirectory);
         using var pidfile = Pidfile.Create(options.Pidfile);
         log.Information("Starting supervisor {Version}", VersionInfo.Version);
+        if (Native.InheritedSignals.TakenBack is { Count: > 0 } takenBack)
+        {
+            log.Information("Handling signals its parent left ignored (nohup, a background job): {Signals}", string.Join(", ", takenBack));
+        }
         if (runDirectory.RemovedAbandonedDirectories is [var first, ..] abandoned)
         {
             log.Information("Removed socket directories left behind by killed supervisors: {Count} in {Parent}", abandoned.Count, Path.GetDirectoryName(first));

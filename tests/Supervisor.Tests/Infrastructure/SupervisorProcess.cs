@@ -59,16 +59,22 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     public static Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, params string[] arguments) =>
         StartAsync(output, app, arguments, environment: null);
 
-    public static async Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment, string? workingDirectory = null)
+    /// <param name="launcher">A command that execs the supervisor with the rest of its arguments (env, nohup), as a user's script might.</param>
+    public static async Task<SupervisorProcess> StartAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment, string? workingDirectory = null, string[]? launcher = null)
     {
         var artifacts = await Artifacts.GetAsync();
-        var startInfo = new ProcessStartInfo(artifacts.Supervisor)
+        var startInfo = new ProcessStartInfo(launcher?[0] ?? artifacts.Supervisor)
         {
             WorkingDirectory = workingDirectory ?? "",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        string[] launchedBy = launcher is null ? [] : [.. launcher[1..], artifacts.Supervisor];
+        foreach (var argument in launchedBy)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
         startInfo.ArgumentList.Add("--app");
         startInfo.ArgumentList.Add(app);
         foreach (var argument in arguments)
@@ -93,9 +99,9 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     public static Task<SupervisorProcess> StartReadyAsync(ITestOutputHelper output, string app, params string[] arguments) =>
         StartReadyAsync(output, app, arguments, environment: null);
 
-    public static async Task<SupervisorProcess> StartReadyAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment, string? workingDirectory = null)
+    public static async Task<SupervisorProcess> StartReadyAsync(ITestOutputHelper output, string app, string[] arguments, IReadOnlyDictionary<string, string>? environment, string? workingDirectory = null, string[]? launcher = null)
     {
-        var supervisor = await StartAsync(output, app, ["--bind", "127.0.0.1:0", .. arguments], environment, workingDirectory);
+        var supervisor = await StartAsync(output, app, ["--bind", "127.0.0.1:0", .. arguments], environment, workingDirectory, launcher);
         try
         {
             var listening = await supervisor.WaitForLogAsync(@"Listening at: (https?://\S+)", StartTimeout);

@@ -110,6 +110,22 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Signals_its_parent_left_ignored_still_reload_and_stop_it()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // nohup leaves HUP ignored, and a script's background job (`&`) INT and QUIT; .NET alone would keep them so.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1"],
+            environment: null, launcher: ["env", "--ignore-signal=HUP,INT,QUIT"]);
+
+        supervisor.Signal(Posix.SIGHUP);
+        await supervisor.WaitForLogAsync("Reload complete: generation 2 serving", TimeSpan.FromSeconds(60));
+        supervisor.Signal(Posix.SIGINT);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("Handling signal: int", supervisor.Log);
+        Assert.Contains("Handling signals its parent left ignored (nohup, a background job): hup, int, quit", supervisor.Log);
+    }
+
+    [Fact]
     public async Task The_pid_file_holds_the_supervisors_pid_refuses_a_second_start_and_is_removed_at_stop()
     {
         var artifacts = await Artifacts.GetAsync();
