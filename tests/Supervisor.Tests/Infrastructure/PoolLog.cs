@@ -44,22 +44,13 @@ internal sealed partial class PoolLog(string log)
         [.. _lines.Select(line => RecyclingPattern().Match(line)).Where(m => m.Success).Select(m => Number(m.Groups[1]))];
 
     /// <summary>The --max-requests limit a worker drew, from its "Recycling worker" line; null if it was not recycled for it.</summary>
-    public int? DrawnRequestLimit(int pid) =>
-        _lines.Select(line => DrawnLimitPattern().Match(line)).FirstOrDefault(m => m.Success && Number(m.Groups[1]) == pid) is { } match
-            ? Number(match.Groups[2])
-            : null;
+    public int? DrawnRequestLimit(int pid) => (int?)NumberLoggedFor(DrawnLimitPattern(), pid);
 
     /// <summary>How many requests the supervisor says it gave a worker (its "Worker exiting" line); null if not logged.</summary>
-    public long? GivenTo(int pid) =>
-        _lines.Select(line => GivenPattern().Match(line)).FirstOrDefault(m => m.Success && Number(m.Groups[1]) == pid) is { } match
-            ? long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture)
-            : null;
+    public long? GivenTo(int pid) => NumberLoggedFor(GivenPattern(), pid);
 
     /// <summary>How many requests the test app says it saw (its own last line, written once it has stopped); null if not logged.</summary>
-    public long? SeenBy(int pid) =>
-        _lines.Select(line => SeenPattern().Match(line)).FirstOrDefault(m => m.Success && Number(m.Groups[1]) == pid) is { } match
-            ? long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture)
-            : null;
+    public long? SeenBy(int pid) => NumberLoggedFor(SeenPattern(), pid);
 
     /// <summary>The line a worker said it was ready on; -1 if it did not.</summary>
     public int ReadyLine(int pid) => Array.FindIndex(_lines, line => ReadyPattern().Match(line) is { Success: true } m && Number(m.Groups[1]) == pid);
@@ -70,6 +61,12 @@ internal sealed partial class PoolLog(string log)
 
     /// <summary>The first line from line <paramref name="from"/> on matching <paramref name="pattern"/>; -1 if none does.</summary>
     public int LineMatching(string pattern, int from = 0) => Array.FindIndex(_lines, from, line => Regex.IsMatch(line, pattern));
+
+    // The second group of the first line whose pattern's first group is the pid.
+    private long? NumberLoggedFor(Regex pattern, int pid) =>
+        _lines.Select(line => pattern.Match(line)).FirstOrDefault(m => m.Success && Number(m.Groups[1]) == pid) is { } match
+            ? long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture)
+            : null;
 
     private int IndexOf(string text) => Array.FindIndex(_lines, line => line.Contains(text, StringComparison.Ordinal));
 

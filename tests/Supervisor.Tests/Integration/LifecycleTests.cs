@@ -66,12 +66,10 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [Fact]
     public async Task Sigterm_past_the_graceful_timeout_cuts_the_request_stops_the_worker_and_exits_0()
     {
-        var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1", "--graceful-timeout", "1");
+        await using var supervisor = await StartOneWorkerAsync("--graceful-timeout", "1");
         using var client = supervisor.CreateClient();
         var worker = supervisor.BootedWorkerPids.Single();
-        var inFlight = client.GetAsync("/slow?ms=60000");
-        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        var inFlight = await StartRequestOfAMinuteAsync(supervisor, client);
 
         var signalled = Stopwatch.GetTimestamp();
         supervisor.Signal(Posix.SIGTERM);
@@ -89,11 +87,9 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [Fact]
     public async Task Sigint_during_a_graceful_stop_cuts_it_short()
     {
-        var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        await using var supervisor = await StartOneWorkerAsync();
         using var client = supervisor.CreateClient();
-        var inFlight = client.GetAsync("/slow?ms=60000");
-        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        var inFlight = await StartRequestOfAMinuteAsync(supervisor, client);
         supervisor.Signal(Posix.SIGTERM);
         await supervisor.WaitForLogAsync("Handling signal: term", TimeSpan.FromSeconds(10));
 
@@ -305,6 +301,17 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         {
             Directory.Delete(runtimeDirectory, recursive: true);
         }
+    }
+
+    private async Task<SupervisorProcess> StartOneWorkerAsync(params string[] arguments) =>
+        await SupervisorProcess.StartReadyAsync(output, (await Artifacts.GetAsync()).TestApp, ["--workers", "1", .. arguments]);
+
+    // A request the app takes a minute to answer, once the app has begun it: a stop must cut it, not wait it out.
+    private static async Task<Task<HttpResponseMessage>> StartRequestOfAMinuteAsync(SupervisorProcess supervisor, HttpClient client)
+    {
+        var inFlight = client.GetAsync("/slow?ms=60000");
+        await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
+        return inFlight;
     }
 
     private static bool AcceptsConnections(Uri address)
