@@ -20,8 +20,8 @@ internal static class ForwarderErrorLog
         var reason = failure.Exception?.GetBaseException().Message ?? failure.Error.ToString();
         switch (failure.Error)
         {
-            // A body error blamed on a client that is still there is not the client's doing alone: seen
-            // once as a 400 to a POST 30 ms after its worker was killed. Logged as a failure, with its reason.
+            // A body error blamed on a client that is still there and was not found at fault
+            // (WorkerBodyFailure) is logged as a failure with its reason: the client may be told 400 for it.
             case ForwarderError.RequestBodyClient when !context.RequestAborted.IsCancellationRequested:
                 LogFailure(context, worker, failure.Error, reason, log);
                 break;

@@ -224,6 +224,7 @@ internal static class FrontDoor
                 lease.Release();
                 context.Response.Body = body;
             }
+            WorkerBodyFailure.Correct(context);
             if (attempt < MaxAttempts && WorkerRefusedConnection(context))
             {
                 dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");
