@@ -162,6 +162,12 @@ internal sealed partial class Arbiter
                 _log.Information("Handling signal: {Signal}", name);
                 Scale(-1);
                 break;
+            case SignalHandlers.SIGUSR2:
+                _log.Warning("Ignoring signal: {Signal}: the supervisor has no binary upgrade; to run a new supervisor binary, restart it (systemctl restart)", name);
+                break;
+            case PosixSignal.SIGWINCH:
+                _log.Warning("Ignoring signal: {Signal}: the supervisor never runs detached; to stop the workers, stop the supervisor (TERM)", name);
+                break;
         }
     }
 

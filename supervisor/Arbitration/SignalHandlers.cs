@@ -12,11 +12,17 @@ internal sealed class SignalHandlers : IDisposable
     /// <summary>Reopen the log files (logrotate's postrotate). .NET has no name for it; Linux numbers it 10.</summary>
     public const PosixSignal SIGUSR1 = (PosixSignal)10;
 
-    // SIGHUP and SIGUSR1 must be handled: their default action would kill the supervisor, and with it every worker.
+    /// <summary>Gunicorn's binary upgrade, not offered: logged and ignored. Linux numbers it 12.</summary>
+    public const PosixSignal SIGUSR2 = (PosixSignal)12;
+
+    // Every signal Gunicorn's arbiter answers is handled here, the ones the supervisor does not use too:
+    // the default action of HUP, USR1 and USR2 would kill the supervisor, and with it every worker, for
+    // an operator who sent what Gunicorn taught them. WINCH is ignored by default, but then silently.
     private static readonly PosixSignal[] Handled =
     [
         PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT,
         PosixSignal.SIGHUP, PosixSignal.SIGTTIN, PosixSignal.SIGTTOU, SIGUSR1,
+        SIGUSR2, PosixSignal.SIGWINCH,
     ];
 
     private readonly List<PosixSignalRegistration> _registrations = [];
@@ -43,6 +49,7 @@ internal sealed class SignalHandlers : IDisposable
     public static string Name(PosixSignal signal) => signal switch
     {
         SIGUSR1 => "usr1",
+        SIGUSR2 => "usr2",
         // .NET's names are SIGTERM etc.; a number it has no name for prints as the number.
         _ when signal.ToString() is ['S', 'I', 'G', .. var rest] => rest.ToLowerInvariant(),
         _ => ((int)signal).ToString(System.Globalization.CultureInfo.InvariantCulture),

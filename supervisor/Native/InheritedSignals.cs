@@ -15,7 +15,7 @@ internal static unsafe partial class InheritedSignals
 {
     private static readonly (int Number, string Name)[] Controlling =
     [
-        (1, "hup"), (2, "int"), (3, "quit"), (10, "usr1"), (15, "term"), (21, "ttin"), (22, "ttou"),
+        (1, "hup"), (2, "int"), (3, "quit"), (10, "usr1"), (12, "usr2"), (15, "term"), (21, "ttin"), (22, "ttou"), (28, "winch"),
     ];
 
     private static readonly IntPtr Ignore = 1; // SIG_IGN

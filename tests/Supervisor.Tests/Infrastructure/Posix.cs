@@ -14,10 +14,23 @@ internal static partial class Posix
     public const int SIGTTOU = 22;
     public const int SIGTERM = 15;
     public const int SIGUSR1 = 10;
+    public const int SIGUSR2 = 12;
+    public const int SIGWINCH = 28;
 
     public static bool Kill(int pid, int signal) => kill(pid, signal) == 0;
 
     public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>CLOCK_MONOTONIC in microseconds, read from libc: the clock of sd_notify's MONOTONIC_USEC.</summary>
+    public static unsafe long MonotonicMicroseconds()
+    {
+        var time = stackalloc long[2]; // struct timespec on 64-bit Linux: seconds, nanoseconds.
+        if (clock_gettime(1 /* CLOCK_MONOTONIC */, time) != 0)
+        {
+            throw new InvalidOperationException("clock_gettime(CLOCK_MONOTONIC) failed");
+        }
+        return time[0] * 1_000_000 + time[1] / 1_000;
+    }
 
     /// <summary>True while the process exists and is not a zombie (a zombie has exited; only its parent has not reaped it).</summary>
     public static bool IsAlive(int pid)

@@ -122,6 +122,28 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Gunicorns_signals_it_does_not_use_are_logged_and_ignored_and_the_workers_serve_on()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "1");
+        var worker = supervisor.BootedWorkerPids.Single();
+
+        // USR2's default action kills a process outright: an operator used to Gunicorn's binary upgrade
+        // would take the site down with the supervisor, and leave its socket directory behind.
+        supervisor.Signal(Posix.SIGUSR2);
+        await supervisor.WaitForLogAsync(@"\[WARNING\] Ignoring signal: usr2: the supervisor has no binary upgrade; to run a new supervisor binary, restart it", TimeSpan.FromSeconds(30));
+        supervisor.Signal(Posix.SIGWINCH);
+        await supervisor.WaitForLogAsync(@"\[WARNING\] Ignoring signal: winch: ", TimeSpan.FromSeconds(30));
+
+        using var client = supervisor.CreateClient();
+        Assert.Equal("ok", await client.GetStringAsync("/"));
+        Assert.Equal([worker], supervisor.BootedWorkerPids);
+        Assert.True(Posix.IsAlive(worker), "the worker did not survive the signals");
+        supervisor.Signal(Posix.SIGTERM);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public async Task The_pid_file_holds_the_supervisors_pid_refuses_a_second_start_and_is_removed_at_stop()
     {
         var artifacts = await Artifacts.GetAsync();
