@@ -70,6 +70,7 @@ internal static class SupervisorRun
         var log = errorLog.Logger;
         var events = Channel.CreateUnbounded<ArbiterEvent>(new UnboundedChannelOptions { SingleReader = true });
         using var signals = new SignalHandlers(events.Writer);
+        var serviceManager = SystemdNotify.FromEnvironment(warning => log.Warning("{Warning}", warning));
         using var runDirectory = RunDirectory.Open(options.SocketDirectory);
         using var pidfile = Pidfile.Create(options.Pidfile);
         log.Information("Starting supervisor {Version}", VersionInfo.Version);
@@ -120,8 +121,9 @@ internal static class SupervisorRun
             },
             ReopenLogs: logs.Reopen);
         var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, TimeProvider.System);
-        var arbiter = new Arbiter(loaded, hooks, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
+        var arbiter = new Arbiter(loaded, hooks, serviceManager, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
+        serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");
 
         if (stop.ExitCode == ExitCodes.Success)
         {

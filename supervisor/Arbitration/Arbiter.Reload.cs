@@ -62,6 +62,7 @@ internal sealed partial class Arbiter
         catch (UsageException exception)
         {
             _log.Error("Reload failed: {Reason}. The running configuration and workers stay", exception.Message);
+            ReportReloadState();
             return;
         }
         foreach (var warning in next.Warnings)
@@ -132,6 +133,25 @@ internal sealed partial class Arbiter
     {
         ApplyDeferredScaling();
         StartQueuedReload();
+        ReportReloadState();
+    }
+
+    // systemd's view: reloading from a HUP until no reload runs or waits, whatever their outcome. Before
+    // the first generation is ready, systemd is still waiting for READY=1 and hears nothing of reloads.
+    private void ReportReloadState()
+    {
+        if (!_booted)
+        {
+            return;
+        }
+        if (_reload is null && !_reloadPending)
+        {
+            _serviceManager.Ready(PoolStatus());
+        }
+        else
+        {
+            _serviceManager.Reloading(PoolStatus());
+        }
     }
 
     /// <summary>A reload under way: the generation it boots, in which slots, with which configuration.</summary>

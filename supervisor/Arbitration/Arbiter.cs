@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Serilog.Events;
 using Supervisor.Configuration;
+using Supervisor.Control;
 using Supervisor.Proxy;
 using Supervisor.Workers;
 
@@ -17,6 +18,7 @@ internal sealed partial class Arbiter
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(250);
 
     private readonly ArbiterHooks _hooks;
+    private readonly SystemdNotify _serviceManager;
     private readonly WorkerLauncher _launcher;
     private readonly WorkerDispatcher _dispatcher;
     private readonly RunDirectory _runDirectory;
@@ -35,6 +37,7 @@ internal sealed partial class Arbiter
     public Arbiter(
         LoadedConfiguration configuration,
         ArbiterHooks hooks,
+        SystemdNotify serviceManager,
         WorkerLauncher launcher,
         WorkerDispatcher dispatcher,
         RunDirectory runDirectory,
@@ -44,6 +47,7 @@ internal sealed partial class Arbiter
     {
         _configuration = configuration;
         _hooks = hooks;
+        _serviceManager = serviceManager;
         _launcher = launcher;
         _dispatcher = dispatcher;
         _runDirectory = runDirectory;
@@ -105,6 +109,7 @@ internal sealed partial class Arbiter
     private void OnTick()
     {
         _ticks++;
+        _serviceManager.OnLoopTurned();
         KillWorkersPastBootTimeout();
         KillSilentWorkers();
         ProbeWorkersWithoutHook();
@@ -149,6 +154,7 @@ internal sealed partial class Arbiter
                 _log.Information("Handling signal: {Signal}", name);
                 _hooks.ReopenLogs(); // As Gunicorn does on HUP.
                 RequestReload();
+                ReportReloadState();
                 break;
             case SignalHandlers.SIGUSR1:
                 _log.Information("Handling signal: {Signal}", name);
@@ -171,6 +177,11 @@ internal sealed partial class Arbiter
         }
     }
 
+    /// <summary>The pool in one line, for systemd's STATUS (what <c>systemctl status</c> shows).</summary>
+    private string PoolStatus() =>
+        $"{_workers.Count(w => w.InRotation && w.Generation == _servingGeneration)}/{_slots.Count} workers ready, generation {_servingGeneration}"
+        + (_reload is { } reload ? $"; reloading: generation {reload.Generation} booting" : _reloadPending ? "; a reload is queued" : "");
+
     private Worker? Find(string workerKey) => _workers.Find(w => w.Key == workerKey);
 
     private Worker? Find(WorkerProcess process) => _workers.Find(w => w.Process == process);
@@ -184,6 +195,7 @@ internal sealed partial class Arbiter
     private void CommitRotation()
     {
         _dispatcher.Publish([.. _workers.Where(w => w.InRotation).Select(w => w.Key)]);
+        _serviceManager.Status(PoolStatus());
         foreach (var worker in _retiring)
         {
             worker.Load.Close();

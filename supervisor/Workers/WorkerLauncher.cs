@@ -47,7 +47,7 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         }
 
         var environment = startInfo.Environment;
-        foreach (var name in ListenVariables)
+        foreach (var name in ListenVariables.Concat(Control.SystemdNotify.Variables))
         {
             environment.Remove(name);
         }

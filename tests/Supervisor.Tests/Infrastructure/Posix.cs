@@ -49,6 +49,9 @@ internal static partial class Posix
     }
 
     [LibraryImport("libc")]
+    private static unsafe partial int clock_gettime(int clock, long* time);
+
+    [LibraryImport("libc")]
     private static partial uint geteuid();
 
     [LibraryImport("libc", SetLastError = true)]
