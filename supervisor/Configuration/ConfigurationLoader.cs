@@ -88,12 +88,16 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
 
     private EffectiveSetting DefaultOf(Setting setting)
     {
-        if (setting.DefaultVariable is { } name && environment.TryGetValue(name, out var text) && !string.IsNullOrWhiteSpace(text))
+        foreach (var name in setting.DefaultVariables)
         {
+            if (!environment.TryGetValue(name, out var text) || string.IsNullOrWhiteSpace(text))
+            {
+                continue;
+            }
             var source = new SettingSource(SourceKind.DefaultVariable, $"${name}");
             try
             {
-                return new EffectiveSetting(setting, setting.ReadDefaultVariable(text), source);
+                return new EffectiveSetting(setting, setting.ReadDefaultVariable(name, text), source);
             }
             catch (SettingValueException exception)
             {

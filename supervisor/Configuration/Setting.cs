@@ -55,8 +55,11 @@ internal abstract class Setting
     /// <summary>Why the default is what it is: <c>Gunicorn's</c>, <c>Kestrel's</c>, a measurement.</summary>
     public string? DefaultOrigin { get; init; }
 
-    /// <summary>A variable outside the SUPERVISOR_ namespace that sets the default, as Gunicorn reads <c>WEB_CONCURRENCY</c>.</summary>
-    public string? DefaultVariable { get; init; }
+    /// <summary>
+    /// Variables outside the SUPERVISOR_ namespace that set the default, as Gunicorn reads <c>WEB_CONCURRENCY</c>;
+    /// the first one set wins.
+    /// </summary>
+    public IReadOnlyList<string> DefaultVariables { get; init; } = [];
 
     public SettingShape Shape { get; init; } = SettingShape.Single;
 
@@ -75,8 +78,8 @@ internal abstract class Setting
     /// <summary>Reads the values one source gave (one per occurrence); throws <see cref="SettingValueException"/>.</summary>
     public abstract object? ReadBoxed(IReadOnlyList<string> values);
 
-    /// <summary>Reads a <see cref="DefaultVariable"/>'s value.</summary>
-    public abstract object? ReadDefaultVariable(string value);
+    /// <summary>Reads the value of one of the <see cref="DefaultVariables"/>.</summary>
+    public abstract object? ReadDefaultVariable(string name, string value);
 
     public abstract object? DefaultBoxed { get; }
 
@@ -106,12 +109,12 @@ internal sealed class Setting<T> : Setting
 
     public required Action<Utf8JsonWriter, T> Write { get; init; }
 
-    /// <summary>Turns a <see cref="Setting.DefaultVariable"/>'s text into the value's text (<c>PORT=5000</c> → <c>0.0.0.0:5000</c>).</summary>
-    public Func<string, string>? FromDefaultVariable { get; init; }
+    /// <summary>Turns one of the <see cref="Setting.DefaultVariables"/>, by name and text, into the values' text (<c>PORT=5000</c> → <c>0.0.0.0:5000</c>).</summary>
+    public Func<string, string, IReadOnlyList<string>>? FromDefaultVariable { get; init; }
 
     public override object? ReadBoxed(IReadOnlyList<string> values) => Read(values);
 
-    public override object? ReadDefaultVariable(string value) => Read([FromDefaultVariable is null ? value : FromDefaultVariable(value)]);
+    public override object? ReadDefaultVariable(string name, string value) => Read(FromDefaultVariable is null ? [value] : FromDefaultVariable(name, value));
 
     public override object? DefaultBoxed => Default;
 

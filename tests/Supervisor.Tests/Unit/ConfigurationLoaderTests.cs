@@ -44,6 +44,41 @@ public sealed class ConfigurationLoaderTests : IDisposable
         Assert.True(options.App.IsDll);
     }
 
+    [Theory]
+    [InlineData("ASPNETCORE_HTTP_PORTS", "8080", "0.0.0.0:8080")]
+    [InlineData("ASPNETCORE_HTTP_PORTS", "8080;8081", "0.0.0.0:8080 0.0.0.0:8081")]
+    [InlineData("ASPNETCORE_URLS", "http://+:80", "0.0.0.0:80")]
+    [InlineData("ASPNETCORE_URLS", "http://*:5000/;http://localhost:5001", "0.0.0.0:5000 localhost:5001")]
+    [InlineData("ASPNETCORE_URLS", "http://[::1]:5000", "[::1]:5000")]
+    [InlineData("ASPNETCORE_URLS", "http://0.0.0.0", "0.0.0.0:80")]
+    [InlineData("ASPNETCORE_URLS", "http://unix:/run/app.sock", "unix:/run/app.sock")]
+    public void The_bind_defaults_to_where_the_app_alone_would_listen_in_an_official_image(string variable, string value, string binds)
+    {
+        var loaded = Load(["--app", _app], new Dictionary<string, string> { [variable] = value });
+
+        Assert.Equal(binds, string.Join(' ', loaded.Options.Binds));
+        Assert.Equal($"${variable}", SourceOf(loaded, Settings.Bind));
+    }
+
+    [Fact]
+    public void Port_comes_before_the_urls_and_the_urls_before_the_ports_as_in_aspnetcore()
+    {
+        var all = new Dictionary<string, string> { ["PORT"] = "5000", ["ASPNETCORE_URLS"] = "http://+:6000", ["ASPNETCORE_HTTP_PORTS"] = "7000" };
+        Assert.Equal("0.0.0.0:5000", string.Join(' ', Load(["--app", _app], all).Options.Binds));
+        all.Remove("PORT");
+        Assert.Equal("0.0.0.0:6000", string.Join(' ', Load(["--app", _app], all).Options.Binds));
+        Assert.Equal("127.0.0.1:9000", string.Join(' ', Load(["--app", _app, "--bind", "127.0.0.1:9000"], all).Options.Binds));
+    }
+
+    [Theory]
+    [InlineData("https://+:443", "$ASPNETCORE_URLS='https://+:443' (the default of --bind): 'https://+:443' is HTTPS: the supervisor serves TLS with --certfile and --keyfile on a --bind address; fix it or unset it")]
+    [InlineData("ftp://host:21", "'ftp://host:21' is not an http:// URL")]
+    public void Urls_it_cannot_bind_are_refused_naming_the_variable(string value, string expected)
+    {
+        var refused = Assert.Throws<UsageException>(() => Load(["--app", _app], new Dictionary<string, string> { ["ASPNETCORE_URLS"] = value }));
+        Assert.Contains(expected, refused.Message);
+    }
+
     [Fact]
     public void Gunicorns_environment_defaults_apply_below_every_explicit_source()
     {
