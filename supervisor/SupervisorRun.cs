@@ -104,9 +104,15 @@ internal static class SupervisorRun
         await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, log);
         await StartFrontAsync(front, options);
         await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
-        foreach (var address in FrontDoor.ListeningAddresses(front))
+        foreach (var address in FrontDoor.ListeningAddresses(front, options.Binds, startup.Certificate is not null))
         {
             log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
+        }
+        var health = new PoolHealth(TimeProvider.System);
+        await using var admin = options.AdminBind is { } adminBind ? await StartAdminAsync(adminBind, health, log) : null;
+        foreach (var address in admin?.Addresses ?? [])
+        {
+            log.Information("Health endpoints at: {Address} (GET /livez, /readyz)", address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address);
         }
         log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
 
@@ -121,8 +127,9 @@ internal static class SupervisorRun
             },
             ReopenLogs: logs.Reopen);
         var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, TimeProvider.System);
-        var arbiter = new Arbiter(loaded, hooks, serviceManager, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
+        var arbiter = new Arbiter(loaded, hooks, serviceManager, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
+        health.Stopping();
         serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");
 
         if (stop.ExitCode == ExitCodes.Success)
@@ -153,6 +160,18 @@ internal static class SupervisorRun
             log.Error("Reason: Worker failed to boot.");
         }
         return stop.ExitCode;
+    }
+
+    private static async Task<AdminEndpoints> StartAdminAsync(BindAddress bind, PoolHealth health, ILogger log)
+    {
+        try
+        {
+            return await AdminEndpoints.StartAsync(bind, health, log);
+        }
+        catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw ListenFailure.For([bind], exception);
+        }
     }
 
     private static async Task StartFrontAsync(WebApplication front, SupervisorOptions options)

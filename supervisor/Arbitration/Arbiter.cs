@@ -19,6 +19,7 @@ internal sealed partial class Arbiter
 
     private readonly ArbiterHooks _hooks;
     private readonly SystemdNotify _serviceManager;
+    private readonly PoolHealth _health;
     private readonly WorkerLauncher _launcher;
     private readonly WorkerDispatcher _dispatcher;
     private readonly RunDirectory _runDirectory;
@@ -38,6 +39,7 @@ internal sealed partial class Arbiter
         LoadedConfiguration configuration,
         ArbiterHooks hooks,
         SystemdNotify serviceManager,
+        PoolHealth health,
         WorkerLauncher launcher,
         WorkerDispatcher dispatcher,
         RunDirectory runDirectory,
@@ -48,6 +50,7 @@ internal sealed partial class Arbiter
         _configuration = configuration;
         _hooks = hooks;
         _serviceManager = serviceManager;
+        _health = health;
         _launcher = launcher;
         _dispatcher = dispatcher;
         _runDirectory = runDirectory;
@@ -110,6 +113,7 @@ internal sealed partial class Arbiter
     {
         _ticks++;
         _serviceManager.OnLoopTurned();
+        _health.LoopTurned();
         KillWorkersPastBootTimeout();
         KillSilentWorkers();
         ProbeWorkersWithoutHook();
@@ -194,7 +198,9 @@ internal sealed partial class Arbiter
     /// </summary>
     private void CommitRotation()
     {
-        _dispatcher.Publish([.. _workers.Where(w => w.InRotation).Select(w => w.Key)]);
+        var inRotation = _workers.Where(w => w.InRotation).Select(w => w.Key).ToList();
+        _dispatcher.Publish(inRotation);
+        _health.InRotation(inRotation.Count);
         _serviceManager.Status(PoolStatus());
         foreach (var worker in _retiring)
         {

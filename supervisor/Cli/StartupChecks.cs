@@ -28,7 +28,7 @@ internal static class StartupChecks
     /// </summary>
     public static async Task<IReadOnlyList<string>> RehearseAsync(SupervisorOptions options)
     {
-        ListenCheck.Run(options.Binds);
+        ListenCheck.Run([.. options.Binds, .. options.AdminBind is { } admin ? [admin] : Array.Empty<BindAddress>()]);
         string[] logFiles = [.. new[] { options.ErrorLogFile, options.AccessLogFile }.OfType<string>().Where(file => file != "-" && !File.Exists(file)).Distinct()];
         try
         {

@@ -5,8 +5,9 @@ namespace Supervisor.Configuration;
 
 /// <summary>
 /// One public address, in Gunicorn's <c>--bind</c> syntax: <c>HOST:PORT</c>, <c>[IPv6]:PORT</c>,
-/// <c>:PORT</c> or a bare <c>HOST</c> (port 8000), or <c>unix:PATH</c>; any of them after <c>h2c:</c>
-/// for an address that speaks HTTP/2 with prior knowledge only.
+/// <c>:PORT</c> or a bare <c>HOST</c> (port 8000), <c>unix:PATH</c>, or <c>fd://N</c> (a listening socket
+/// the supervisor was started with, as systemd's socket activation passes them); any of them after
+/// <c>h2c:</c> for an address that speaks HTTP/2 with prior knowledge only.
 /// </summary>
 internal abstract record BindAddress
 {
@@ -60,7 +61,10 @@ internal abstract record BindAddress
         }
         if (text.StartsWith("fd://", StringComparison.Ordinal))
         {
-            throw Invalid(value, "fd:// is not supported yet");
+            // 0-2 are the standard streams, never a listening socket.
+            return int.TryParse(text["fd://".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var descriptor) && descriptor >= 3
+                ? new FdBind(descriptor)
+                : throw Invalid(value, "fd:// takes the number of an inherited listening socket, 3 or more");
         }
 
         if (text.Contains("://", StringComparison.Ordinal))
@@ -116,7 +120,7 @@ internal abstract record BindAddress
         && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 || host.Split('.').Length == 4);
 
     private static SettingValueException Invalid(string value, string reason) =>
-        new($"'{value}' is not an address: {reason}; use HOST:PORT, [IPV6]:PORT or unix:PATH, each optionally after h2c:");
+        new($"'{value}' is not an address: {reason}; use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N, each optionally after h2c:");
 }
 
 internal sealed record TcpBind(string Host, int Port) : BindAddress
@@ -127,4 +131,10 @@ internal sealed record TcpBind(string Host, int Port) : BindAddress
 internal sealed record UnixBind(string Path) : BindAddress
 {
     protected override string Spelling() => $"unix:{Path}";
+}
+
+/// <summary>A listening socket the supervisor inherited as file descriptor <paramref name="Descriptor"/>.</summary>
+internal sealed record FdBind(int Descriptor) : BindAddress
+{
+    protected override string Spelling() => $"fd://{Descriptor}";
 }

@@ -42,6 +42,15 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
                 ? new EffectiveSetting(setting, Read(setting, given), given.Source)
                 : DefaultOf(setting);
         }
+        if (SocketActivation.PassedSockets(environment, Environment.ProcessId) is { } passed)
+        {
+            var bind = effective[Settings.Bind];
+            if (bind.Source.Kind != SourceKind.Default)
+            {
+                warnings.Add($"bind {Settings.Bind.Format(bind.Value)} (from {bind.Source.Where}) is not used: systemd passed {passed.Count} listening sockets (socket activation), which are served instead");
+            }
+            effective[Settings.Bind] = new EffectiveSetting(Settings.Bind, passed, new SettingSource(SourceKind.SocketActivation, "$LISTEN_FDS"));
+        }
         return Build([.. Settings.All.Select(setting => effective[setting])], configFile, warnings);
     }
 
@@ -176,6 +185,18 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         {
             throw new UsageException($"--bind {h2c} serves gRPC and h2c clients, whose calls need HTTP/2 to the workers too; drop --worker-protocol http1");
         }
+        if (values.Get(Settings.AdminBind) is { } admin)
+        {
+            if (admin is FdBind || admin.CleartextHttp2)
+            {
+                throw new UsageException($"--admin-bind {admin}: give HOST:PORT or unix:PATH");
+            }
+            // Port 0 is a different free port each time it is bound: never the same address.
+            if (admin is not TcpBind { Port: 0 } && values.Get(Settings.Bind).Any(bind => bind.ToString() == admin.ToString()))
+            {
+                throw new UsageException($"--admin-bind {admin} is also a --bind address: the health endpoints are never served on the public side; give them a port or a unix: path of their own");
+            }
+        }
         if (values.Get(Settings.MaxRequestsJitter) > 0 && values.Get(Settings.MaxRequests) == 0)
         {
             warnings.Add("--max-requests-jitter has no effect without --max-requests");
@@ -198,6 +219,7 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
             MaxRequestsJitter = values.Get(Settings.MaxRequestsJitter),
             MaxMemoryBytes = values.Get(Settings.MaxMemory) * 1_048_576L,
             Binds = values.Get(Settings.Bind),
+            AdminBind = values.Get(Settings.AdminBind),
             Backlog = values.Get(Settings.Backlog),
             WorkerConnections = values.Get(Settings.WorkerConnections),
             MaxQueue = values.Get(Settings.MaxQueue),

@@ -17,6 +17,9 @@ internal enum SourceKind
     CommandArgsVariable,
 
     CommandLine,
+
+    /// <summary>The listening sockets systemd passed (LISTEN_FDS): they replace --bind, whatever gave it.</summary>
+    SocketActivation,
 }
 
 /// <summary>Where a value came from, precisely enough to find it: <c>--workers</c>, <c>/etc/app.json: "workers"</c>, <c>$WEB_CONCURRENCY</c>.</summary>

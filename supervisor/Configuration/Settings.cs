@@ -245,7 +245,7 @@ internal static class Settings
         Section = ServerSection,
         Shape = SettingShape.List,
         OnReload = ReloadEffect.NeedsRestart,
-        Description = "Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH; repeatable. Port 0 picks a free port (logged). After h2c: (h2c:127.0.0.1:8001) the address speaks HTTP/2 with prior knowledge only, for gRPC clients and h2c proxies.",
+        Description = "Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH or fd://N (a listening socket the supervisor was started with); repeatable. Port 0 picks a free port (logged). After h2c: (h2c:127.0.0.1:8001) the address speaks HTTP/2 with prior knowledge only, for gRPC clients and h2c proxies. Under systemd's socket activation (LISTEN_FDS), the sockets it passed are served instead, as Gunicorn does.",
         DefaultText = "127.0.0.1:8000",
         DefaultOrigin = "Gunicorn's; 0.0.0.0:$PORT when $PORT is set, as Gunicorn; else what the app alone would bind from $ASPNETCORE_URLS or $ASPNETCORE_HTTP_PORTS (8080 in the official ASP.NET Core images), + and * as 0.0.0.0",
         DefaultVariables = ["PORT", .. HostingVariables.BindVariables],
@@ -253,6 +253,20 @@ internal static class Settings
         Read = values => [.. ValueReaders.CommaSeparated(values).Select(BindAddress.Parse)],
         Default = [new TcpBind("127.0.0.1", BindAddress.DefaultPort)],
         Write = (writer, binds) => WriteArray(writer, binds.Select(bind => bind.ToString())),
+    };
+
+    public static readonly Setting<BindAddress?> AdminBind = new()
+    {
+        Key = "admin_bind",
+        Flags = ["--admin-bind"],
+        Meta = "ADDRESS",
+        Section = ServerSection,
+        OnReload = ReloadEffect.NeedsRestart,
+        Description = "Address for the health endpoints, never served on --bind: GET /livez (200 while the supervisor's loop turns) and /readyz (200 while a worker is in rotation, through reloads; 503 from the moment a stop begins), for systemd, Docker's HEALTHCHECK or Kubernetes probes. HOST:PORT or unix:PATH; keep it off the public network.",
+        DefaultText = "off",
+        Read = values => values is [var text] ? BindAddress.Parse(text) : throw new SettingValueException("give one address"),
+        Default = null,
+        Write = (writer, bind) => WriteString(writer, bind?.ToString()),
     };
 
     public static readonly Setting<int> Backlog = new()
@@ -559,7 +573,7 @@ internal static class Settings
     [
         App, Workers, Chdir, Env, WorkerProtocol, StickySessions, DataProtectionDir, SocketDir,
         Timeout, GracefulTimeout, BootTimeout, RequestTimeout, MaxRequests, MaxRequestsJitter, MaxMemory,
-        Bind, Backlog, WorkerConnections, MaxQueue, KeepAlive, HeaderTimeout, SendTimeout, LimitRequestLine, LimitRequestFields, LimitRequestFieldSize,
+        Bind, AdminBind, Backlog, WorkerConnections, MaxQueue, KeepAlive, HeaderTimeout, SendTimeout, LimitRequestLine, LimitRequestFields, LimitRequestFieldSize,
         LimitRequestBody, ForwardedAllowIps, CertFile, KeyFile,
         ErrorLogFile, LogLevel, LogFormat, AccessLogFile, AccessLogFormatSetting,
         Config, Pidfile,

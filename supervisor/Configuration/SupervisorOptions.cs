@@ -47,6 +47,9 @@ internal sealed record SupervisorOptions
 
     public IReadOnlyList<BindAddress> Binds { get; init; } = Settings.Bind.Default;
 
+    /// <summary>Where /livez and /readyz are served; null: nowhere.</summary>
+    public BindAddress? AdminBind { get; init; }
+
     public int Backlog { get; init; } = Settings.Backlog.Default;
 
     public int WorkerConnections { get; init; } = Settings.WorkerConnections.Default;

@@ -22,6 +22,18 @@ internal static partial class Libc
 
     public static uint EffectiveUserId => geteuid();
 
+    /// <summary>
+    /// Marks an inherited descriptor close-on-exec, as every descriptor .NET opens is: a socket systemd
+    /// passed would otherwise be inherited by every worker, and keep accepting connections into a
+    /// backlog nobody reads after the supervisor is gone. False if it is not an open descriptor.
+    /// </summary>
+    public static bool SetCloseOnExec(int descriptor)
+    {
+        const int GetDescriptorFlags = 1, SetDescriptorFlags = 2, CloseOnExec = 1;
+        var flags = fcntl(descriptor, GetDescriptorFlags, 0);
+        return flags >= 0 && fcntl(descriptor, SetDescriptorFlags, flags | CloseOnExec) == 0;
+    }
+
     /// <summary>Creates a directory, failing if anything (a file, a symlink, a directory) already has that name.</summary>
     public static bool TryMakeDirectory(string path, UnixFileMode mode, out int errno)
     {
@@ -53,6 +65,9 @@ internal static partial class Libc
 
     [LibraryImport("libc")]
     private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int descriptor, int command, int argument);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int mkdir(string path, uint mode);

@@ -134,14 +134,36 @@ internal static class FrontDoor
     /// The addresses Kestrel really listens on (with the port it chose for :0), in Gunicorn's spelling;
     /// an h2c: address says so, since its URL alone would send an HTTP/1.1 client there.
     /// </summary>
-    public static IEnumerable<string> ListeningAddresses(WebApplication app)
+    public static IEnumerable<string> ListeningAddresses(WebApplication app, IReadOnlyList<BindAddress> binds, bool https)
     {
         var cleartextHttp2 = app.Services.GetRequiredService<CleartextHttp2Listeners>();
+        // Kestrel names an inherited socket by its address; the supervisor adds which descriptor it came as.
+        var inherited = new Dictionary<string, int>();
+        foreach (var fd in binds.OfType<FdBind>())
+        {
+            inherited.TryAdd($"{(https ? "https" : "http")}://{InheritedSocketAddress(fd.Descriptor)}", fd.Descriptor);
+        }
         foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
             var shown = address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address;
+            if (inherited.TryGetValue(address, out var descriptor))
+            {
+                shown += $" (fd {descriptor})";
+            }
             yield return cleartextHttp2.Serves(address) ? $"{shown} (HTTP/2 with prior knowledge only)" : shown;
         }
+    }
+
+    // The address an inherited socket listens on, as getsockname tells it; the socket stays the listener's.
+    private static string InheritedSocketAddress(int descriptor)
+    {
+        using var socket = new Socket(new System.Net.Sockets.SafeSocketHandle(descriptor, ownsHandle: false));
+        return socket.LocalEndPoint switch
+        {
+            IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"[{ip.Address}]:{ip.Port}",
+            UnixDomainSocketEndPoint unix => $"unix:{unix}",
+            var other => other?.ToString() ?? "?",
+        };
     }
 
     private static void ApplyLimits(KestrelServerLimits limits, SupervisorOptions options)
@@ -258,7 +280,7 @@ internal static class FrontDoor
         !context.Response.HasStarted
         && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException };
 
-    private static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2)
+    internal static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2)
     {
         Action<ListenOptions> configure = listen =>
         {
@@ -284,6 +306,13 @@ internal static class FrontDoor
                 break;
             case TcpBind tcp:
                 kestrel.Listen(tcp.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(tcp.Host), tcp.Port, configure);
+                break;
+            case FdBind fd:
+                if (!Native.Libc.SetCloseOnExec(fd.Descriptor))
+                {
+                    throw new IOException($"--bind {fd}: file descriptor {fd.Descriptor} is not open; it must be a listening socket the supervisor was started with");
+                }
+                kestrel.ListenHandle((ulong)fd.Descriptor, configure);
                 break;
         }
     }

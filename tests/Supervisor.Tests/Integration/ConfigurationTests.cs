@@ -44,6 +44,43 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(result.StandardError);
     }
 
+    [Fact]
+    public async Task The_systemd_units_shipped_in_deploy_verify_and_the_service_is_sandboxed()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // systemd-analyze checks that the unit's commands exist: they are pointed at this build.
+        var unit = (await File.ReadAllTextAsync(Path.Combine(Artifacts.RepositoryRoot, "deploy", "systemd", "supervisor.service")))
+            .Replace("/opt/supervisor/supervisor", artifacts.Supervisor, StringComparison.Ordinal)
+            .Replace("/srv/myapi", _scratch, StringComparison.Ordinal);
+        var file = Path.Combine(_scratch, "myapi.service");
+        await File.WriteAllTextAsync(file, unit);
+        var socket = Path.Combine(_scratch, "myapi.socket");
+        File.Copy(Path.Combine(Artifacts.RepositoryRoot, "deploy", "systemd", "supervisor.socket"), socket);
+
+        var verify = await RunToolAsync("systemd-analyze", "verify", file, socket);
+        Assert.True(verify.ExitCode == 0 && verify.StandardError.Trim().Length == 0, $"systemd-analyze verify: exit {verify.ExitCode}: {verify.StandardError}");
+        // 9.2 UNSAFE with no sandboxing; 4.0 or below is what systemd calls OK.
+        var security = await RunToolAsync("systemd-analyze", "security", "--offline=true", file);
+        var exposure = Regex.Match(security.StandardOutput, @"Overall exposure level for myapi\.service: (\d+\.\d)");
+        Assert.True(exposure.Success, $"no exposure level in: {security.StandardOutput}{security.StandardError}");
+        Assert.True(double.Parse(exposure.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) <= 4.0, security.StandardOutput);
+
+        // Its command line is one the supervisor takes (the options exist and their values are well formed).
+        var execStart = Regex.Match(unit, @"(?m)^ExecStart=\S+ (.*)$").Groups[1].Value.Split(' ');
+        var flags = execStart.Where(argument => argument.StartsWith("--", StringComparison.Ordinal)).ToList();
+        var help = await SupervisorCli.RunAsync(output, "--help");
+        Assert.All(flags, flag => Assert.Contains(flag + " ", help.StandardOutput));
+    }
+
+    private async Task<CliWrap.Buffered.BufferedCommandResult> RunToolAsync(string tool, params string[] arguments)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var result = await CliWrap.Buffered.BufferedCommandExtensions.ExecuteBufferedAsync(
+            CliWrap.Cli.Wrap(tool).WithArguments(arguments).WithValidation(CliWrap.CommandResultValidation.None), timeout.Token);
+        output.WriteLine($"{tool} {string.Join(' ', arguments)}: exit {result.ExitCode}\n{result.StandardOutput}\n{result.StandardError}");
+        return result;
+    }
+
     [Theory]
     [InlineData("""{ "app": "APP", "max_requests": -5 }""", "\"max_requests\": must be a whole number, 0 or more")]
     [InlineData("""{ "app": "APP", "bind": "example.com:80" }""", "\"bind\": 'example.com:80' is not an address")]

@@ -144,6 +144,36 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task As_pid_1_of_its_namespace_it_reaps_the_orphans_it_adopts_and_stops_cleanly_on_sigterm()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // A container's entrypoint is PID 1 of its pid namespace; unshare makes one (root, as CI runs).
+        await using var container = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1"], environment: null,
+            launcher: ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]);
+        Assert.Matches(@"\[1\] \[INFO\] Starting supervisor", container.Log);
+        var supervisor = ProcessTree.ChildrenOf(container.Pid).Single().Pid;
+
+        // A process whose parent exits is adopted by PID 1 of its namespace, as an app's own daemon would be.
+        const int orphans = 5;
+        for (var i = 0; i < orphans; i++)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await CliWrap.Cli.Wrap("nsenter").WithArguments(["--target", $"{supervisor}", "--pid", "--mount", "sh", "-c", "sleep 5 & exit 0"])
+                .ExecuteAsync(timeout.Token);
+        }
+        var children = ProcessTree.ChildrenOf(supervisor).Select(child => (child.Pid, Name: Comm(child.Pid))).ToList();
+        var adopted = children.Where(child => child.Name == "sleep").Select(child => child.Pid).ToList();
+        Assert.True(adopted.Count == orphans, $"adopted {adopted.Count} of {orphans}; children: {string.Join(", ", children)}");
+        // Reaped when they exit: no zombie is left to fill the process table.
+        await Eventually.TrueAsync(() => adopted.All(pid => !File.Exists($"/proc/{pid}/stat")), TimeSpan.FromSeconds(30), "the adopted orphans reaped");
+        Assert.Equal(0, ProcessTree.ZombieChildren(supervisor));
+
+        Posix.Kill(supervisor, Posix.SIGTERM);
+        Assert.Equal(0, await container.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("Shutting down: Master", container.Log);
+    }
+
+    [Fact]
     public async Task The_pid_file_holds_the_supervisors_pid_refuses_a_second_start_and_is_removed_at_stop()
     {
         var artifacts = await Artifacts.GetAsync();
@@ -334,6 +364,18 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         var inFlight = client.GetAsync("/slow?ms=60000");
         await supervisor.WaitForLogAsync("slow request started", TimeSpan.FromSeconds(10));
         return inFlight;
+    }
+
+    private static string Comm(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").Trim();
+        }
+        catch (IOException)
+        {
+            return "(gone)";
+        }
     }
 
     private static bool AcceptsConnections(Uri address)

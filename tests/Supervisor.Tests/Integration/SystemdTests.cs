@@ -68,4 +68,101 @@ public sealed class SystemdTests(ITestOutputHelper output)
         // WatchdogSec=1 asks for WATCHDOG=1 at least every second; the arbiter's loop sends it every half.
         Assert.True(received.Count(message => message == "WATCHDOG=1") >= 2, "no WATCHDOG=1 came while the loop turned");
     }
+
+    [Fact]
+    public async Task A_socket_activated_supervisor_serves_the_passed_socket_from_the_connection_that_woke_it_and_keeps_it_from_its_workers()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var port = FreeLoopbackPort();
+        // systemd-socket-activate (Debian's systemd) holds the socket as a .socket unit would, and execs the
+        // supervisor with LISTEN_FDS=1 and LISTEN_PID when the first connection comes.
+        await using var supervisor = await SupervisorProcess.StartAsync(output, artifacts.TestApp, ["--workers", "1"], environment: null,
+            launcher: ["systemd-socket-activate", "-l", $"127.0.0.1:{port}"]);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = Timeout };
+        await supervisor.WaitForLogAsync($@"Listening on 127\.0\.0\.1:{port} as 3", Timeout);
+
+        Assert.Equal("ok", await client.GetStringAsync("/"));
+        await supervisor.WaitForLogAsync($@"Listening at: http://127\.0\.0\.1:{port} \(fd 3\)", Timeout);
+        Assert.DoesNotContain("is not used: systemd passed", supervisor.Log);
+        Assert.Equal("", await client.GetStringAsync("/env/LISTEN_FDS"));
+
+        // The passed socket is the supervisor's alone: a worker holding it would keep a dead supervisor's port accepting.
+        var listener = SocketInode(supervisor.Pid, 3);
+        var worker = supervisor.BootedWorkerPids.Single();
+        Assert.DoesNotContain(listener, OpenDescriptors(worker));
+
+        supervisor.Signal(Posix.SIGTERM);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task A_restart_under_keep_alive_load_refuses_no_connection_while_the_socket_is_held_for_it()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var port = FreeLoopbackPort();
+        var stop = Path.Combine(Path.GetTempPath(), $"sup-activation-stop-{Guid.NewGuid():N}");
+        // The holder restarts the supervisor whenever it exits, as systemd's Restart= would, passing it the
+        // socket each time with LISTEN_PID set to the new process.
+        // systemd-socket-activate passes on no environment but what -E names.
+        await using var holder = await SupervisorProcess.StartAsync(output, artifacts.TestApp, ["--workers", "1"], environment: null,
+            launcher: ["systemd-socket-activate", "-l", $"127.0.0.1:{port}", "-E", $"STOP_FILE={stop}", "sh", "-c",
+                """while [ ! -e "$STOP_FILE" ]; do sh -c 'export LISTEN_PID=$$; exec "$0" "$@"' "$0" "$@"; done"""]);
+        try
+        {
+            await holder.WaitForLogAsync($@"Listening on 127\.0\.0\.1:{port} as 3", Timeout);
+            await using var load = LoadGenerator.Start(new Uri($"http://127.0.0.1:{port}"), "/", connections: 8);
+            await load.WaitForMoreSuccessesAsync(200, Timeout);
+            var first = await ServingSupervisorAsync(holder, 0);
+
+            Posix.Kill(first, Posix.SIGTERM);
+            await holder.WaitForLogAsync(@"Shutting down: Master", Timeout);
+            var restartedAt = holder.LineCount;
+            var second = await ServingSupervisorAsync(holder, 1);
+            await holder.WaitForLogAsync("All 1 workers ready", Timeout, restartedAt);
+            await load.WaitForMoreSuccessesAsync(200, Timeout);
+            await load.StopAsync();
+
+            output.WriteLine($"load across the restart ({first} -> {second}): {load.Summary()}");
+            Assert.NotEqual(first, second);
+            Assert.Equal(0, load.Failed);
+
+            await File.WriteAllTextAsync(stop, "");
+            Posix.Kill(second, Posix.SIGTERM);
+            Assert.Equal(0, await holder.WaitForExitAsync(Timeout));
+            await holder.WaitForLogAsync("Shutting down: Master", Timeout, restartedAt);
+        }
+        finally
+        {
+            // Whatever failed, the holder restarts nothing more and the supervisor it runs stops.
+            await File.WriteAllTextAsync(stop, "");
+            foreach (var (pid, _) in ProcessTree.ChildrenOf(holder.Pid))
+            {
+                Posix.Kill(pid, Posix.SIGTERM);
+            }
+            await holder.WaitForExitAsync(Timeout);
+            File.Delete(stop);
+        }
+    }
+
+    // The pid in the n-th "Listening at: ... (PID)" line: each supervisor the holder started logs one.
+    private static async Task<int> ServingSupervisorAsync(SupervisorProcess holder, int nth)
+    {
+        await Eventually.TrueAsync(() => ListeningPids(holder).Count > nth, Timeout, $"supervisor {nth + 1} listening");
+        return ListeningPids(holder)[nth];
+    }
+
+    private static List<int> ListeningPids(SupervisorProcess holder) =>
+        [.. System.Text.RegularExpressions.Regex.Matches(holder.Log, @"Listening at: \S+ \(fd 3\) \((\d+)\)").Select(match => int.Parse(match.Groups[1].Value))];
+
+    private static int FreeLoopbackPort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private static string SocketInode(int pid, int descriptor) => new FileInfo($"/proc/{pid}/fd/{descriptor}").LinkTarget ?? "";
+
+    private static IEnumerable<string> OpenDescriptors(int pid) =>
+        Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Select(path => new FileInfo(path).LinkTarget ?? "");
 }

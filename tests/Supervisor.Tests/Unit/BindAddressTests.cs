@@ -34,6 +34,9 @@ public sealed class BindAddressTests
     [InlineData("h2c:h2c:127.0.0.1:8001", "h2c: is given twice")]
     [InlineData("h2c:", "it is empty")]
     [InlineData("[::1:8000", "closing ']'")]
+    [InlineData("fd://", "3 or more")]
+    [InlineData("fd://2", "3 or more")]
+    [InlineData("fd://three", "3 or more")]
     public void Malformed_addresses_are_refused_with_the_reason(string text, string reason)
     {
         var error = Assert.Throws<SettingValueException>(() => BindAddress.Parse(text));
@@ -54,5 +57,26 @@ public sealed class BindAddressTests
         var bind = BindAddress.Parse(text);
         Assert.True(bind.CleartextHttp2);
         Assert.Equal(spelled, bind.ToString());
+    }
+
+    [Theory]
+    [InlineData("fd://3", 3, false)]
+    [InlineData("h2c:fd://4", 4, true)]
+    public void An_inherited_socket_is_named_by_its_descriptor(string text, int descriptor, bool cleartextHttp2)
+    {
+        var bind = BindAddress.Parse(text);
+        Assert.Equal(new FdBind(descriptor) { CleartextHttp2 = cleartextHttp2 }, bind);
+        Assert.Equal(text, bind.ToString());
+    }
+
+    [Theory]
+    [InlineData("2", "4242", "fd://3 fd://4")]
+    [InlineData("1", "4243", null)] // meant for another process: a parent that did not unset them
+    [InlineData("0", "4242", null)]
+    [InlineData("x", "4242", null)]
+    public void Socket_activation_passes_sockets_from_descriptor_3_to_the_process_named(string count, string pid, string? binds)
+    {
+        var passed = SocketActivation.PassedSockets(new Dictionary<string, string> { ["LISTEN_FDS"] = count, ["LISTEN_PID"] = pid }, ownPid: 4242);
+        Assert.Equal(binds, passed is null ? null : string.Join(' ', passed));
     }
 }

@@ -79,6 +79,16 @@ public sealed class ConfigurationLoaderTests : IDisposable
         Assert.Contains(expected, refused.Message);
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:9000", "--admin-bind 127.0.0.1:9000 is also a --bind address: the health endpoints are never served on the public side")]
+    [InlineData("fd://3", "--admin-bind fd://3: give HOST:PORT or unix:PATH")]
+    [InlineData("h2c:127.0.0.1:9001", "--admin-bind h2c:127.0.0.1:9001: give HOST:PORT or unix:PATH")]
+    public void The_health_endpoints_get_an_address_of_their_own(string admin, string expected)
+    {
+        var refused = Assert.Throws<UsageException>(() => Load(["--app", _app, "--bind", "127.0.0.1:9000", "--admin-bind", admin]));
+        Assert.Contains(expected, refused.Message);
+    }
+
     [Fact]
     public void Gunicorns_environment_defaults_apply_below_every_explicit_source()
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Supervisor.Proxy;
+using Supervisor.Tests.Infrastructure;
 
 namespace Supervisor.Tests.Unit;
 
@@ -76,16 +77,5 @@ public sealed class SignalRAffinityTests
         context.Request.Path = "/hubs/chat";
         context.Request.QueryString = new QueryString(query);
         return context.Request;
-    }
-
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
     }
 }

@@ -1,0 +1,51 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Serilog;
+using Supervisor.Configuration;
+using Supervisor.Proxy;
+
+namespace Supervisor.Control;
+
+/// <summary>
+/// <c>--admin-bind</c>: the probes of a service manager or an orchestrator, on an address of their own and
+/// never on the public side. <c>/livez</c>: the arbiter's loop turns (a stuck supervisor is restarted, a
+/// busy one is not). <c>/readyz</c>: a worker is in rotation and the supervisor is not stopping, so it
+/// stays ready through a reload (the old generation serves until the new one takes over) and turns 503
+/// the moment a stop begins (a load balancer stops sending while requests in flight finish).
+/// </summary>
+internal sealed class AdminEndpoints : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private AdminEndpoints(WebApplication app) => _app = app;
+
+    public static async Task<AdminEndpoints> StartAsync(BindAddress bind, PoolHealth health, Serilog.ILogger logger)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Services.AddSerilog(logger);
+        builder.Services.AddSingleton<IHostLifetime, SupervisorHostLifetime>();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            FrontDoor.Listen(kestrel, bind, certificate: null, new CleartextHttp2Listeners());
+        });
+        var app = builder.Build();
+        app.MapGet("/livez", () => Answer(health.NotLive(), "live"));
+        app.MapGet("/readyz", () => Answer(health.NotReady(), $"ready: {health.WorkersInRotation} workers in rotation"));
+        await app.StartAsync();
+        return new AdminEndpoints(app);
+    }
+
+    /// <summary>Where the endpoints really listen (with the port chosen for :0).</summary>
+    public IEnumerable<string> Addresses =>
+        _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+
+    private static IResult Answer(string? failure, string success) =>
+        failure is null ? Results.Text(success + "\n") : Results.Text(failure + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

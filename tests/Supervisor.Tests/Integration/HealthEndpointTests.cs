@@ -1,0 +1,59 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>--admin-bind: the probes a load balancer, Docker or Kubernetes would poll, through a reload and a stop.</summary>
+public sealed class HealthEndpointTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Readyz_stays_200_through_a_reload_and_turns_503_the_moment_a_graceful_stop_begins()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
+            "--workers", "2", "--admin-bind", "127.0.0.1:0", "--graceful-timeout", "30");
+        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
+        using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
+        Assert.Equal("live\n", await probe.GetStringAsync("/livez"));
+        Assert.Equal("ready: 2 workers in rotation\n", await probe.GetStringAsync("/readyz"));
+        // Never on the public side.
+        using var client = supervisor.CreateClient();
+        Assert.NotEqual("live\n", await (await client.GetAsync("/livez")).Content.ReadAsStringAsync());
+
+        // Polled as a load balancer would, all through a reload: never once not ready.
+        var lines = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        var polls = 0;
+        while (!Regex.IsMatch(string.Join('\n', supervisor.Log.Split('\n').Skip(lines)), "Reload complete: generation 2 serving"))
+        {
+            using var answer = await probe.GetAsync("/readyz");
+            Assert.True(answer.StatusCode == HttpStatusCode.OK, $"/readyz answered {(int)answer.StatusCode} during the reload: {await answer.Content.ReadAsStringAsync()}");
+            polls++;
+            Assert.True(polls < 10_000, "the reload never completed");
+        }
+        output.WriteLine($"{polls} polls of /readyz during the reload, all 200");
+
+        // A stop: from its first moment the load balancer is told to send nothing more, while a request in flight finishes.
+        lines = supervisor.LineCount;
+        var inFlight = client.GetAsync("/slow?ms=3000");
+        await supervisor.WaitForLogAsync("slow request started", Timeout, lines);
+        supervisor.Signal(Posix.SIGTERM);
+        var deadline = DateTime.UtcNow + Timeout;
+        string readiness;
+        do
+        {
+            using var answer = await probe.GetAsync("/readyz");
+            readiness = $"{(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync()}";
+        }
+        while (readiness != "503 the supervisor is stopping\n" && DateTime.UtcNow < deadline);
+        Assert.Equal("503 the supervisor is stopping\n", readiness);
+        Assert.False(inFlight.IsCompleted, "the request in flight ended before the stop was seen: nothing was shown");
+        Assert.Equal("live\n", await probe.GetStringAsync("/livez"));
+        Assert.Equal(HttpStatusCode.OK, (await inFlight).StatusCode);
+        Assert.Equal(0, await supervisor.WaitForExitAsync(Timeout));
+    }
+}
