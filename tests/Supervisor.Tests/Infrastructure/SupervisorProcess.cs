@@ -21,6 +21,7 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     private readonly List<string> _lines = [];
     private readonly Lock _lock = new();
     private readonly List<(Regex Pattern, TaskCompletionSource<Match> Found)> _waiters = [];
+    private int _openStreams = 2; // stdout and stderr: once both have ended, no line can come any more
 
     private SupervisorProcess(Process process, ITestOutputHelper output)
     {
@@ -133,6 +134,10 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
                     return match;
                 }
             }
+            if (_openStreams == 0)
+            {
+                throw OutputEnded(regex);
+            }
             _waiters.Add((regex, found));
         }
         try
@@ -201,6 +206,19 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
     {
         if (line is null)
         {
+            // A stream ended. Once both have, a waiter would wait out its whole timeout for nothing
+            // (a supervisor that refused its arguments and exited): it is told at once, with the log.
+            lock (_lock)
+            {
+                if (--_openStreams == 0)
+                {
+                    foreach (var (pattern, found) in _waiters)
+                    {
+                        found.TrySetException(OutputEnded(pattern));
+                    }
+                    _waiters.Clear();
+                }
+            }
             return;
         }
         lock (_lock)
@@ -216,6 +234,9 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
             }
         }
     }
+
+    private InvalidOperationException OutputEnded(Regex pattern) =>
+        new($"The supervisor's output ended (it exited) before a line matched /{pattern}/. Log:\n{string.Join('\n', _lines)}");
 
     [GeneratedRegex(@"Booting worker with pid: (\d+)")]
     private static partial Regex BootedPattern();
