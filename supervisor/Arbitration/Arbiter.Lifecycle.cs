@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Supervisor.Configuration;
+using Supervisor.Control;
 using Supervisor.Native;
 using Supervisor.WorkerHost;
 using Supervisor.Workers;
@@ -162,6 +163,7 @@ internal sealed partial class Arbiter
         // .NET reports a death by signal N as exit code 128 + N.
         var how = exitCode is > 128 and < 160 ? $"was killed by signal {exitCode - 128}" : $"exited with code {exitCode}";
         _log.Error("Worker (pid:{WorkerPid}) {How} (worker {Slot}, generation {Generation})", worker.Pid, how, worker.Slot, worker.Generation);
+        SupervisorMetrics.WorkerReplacements.Add(1, new KeyValuePair<string, object?>("reason", "exited"));
         if (worker.ReadyAt is null)
         {
             OnBootFailure(worker, $"{how} before it was ready");

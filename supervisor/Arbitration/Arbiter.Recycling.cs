@@ -1,3 +1,4 @@
+using Supervisor.Control;
 using Supervisor.Native;
 
 namespace Supervisor.Arbitration;
@@ -18,7 +19,7 @@ internal sealed partial class Arbiter
     {
         if (Find(workerKey) is { } worker)
         {
-            Recycle(worker, $"--max-requests reached: {limit} with jitter");
+            Recycle(worker, "max_requests", $"--max-requests reached: {limit} with jitter");
         }
     }
 
@@ -35,12 +36,13 @@ internal sealed partial class Arbiter
             worker.SamplesOverMemoryLimit = resident > limit ? worker.SamplesOverMemoryLimit + 1 : 0;
             if (worker.SamplesOverMemoryLimit >= MemorySamplesBeforeRecycle)
             {
-                Recycle(worker, $"resident memory {resident / 1_048_576} MB above --max-memory {limit / 1_048_576} MB");
+                Recycle(worker, "max_memory", $"resident memory {resident / 1_048_576} MB above --max-memory {limit / 1_048_576} MB");
             }
         }
     }
 
-    private void Recycle(Worker worker, string reason)
+    /// <param name="cause">The reason's kind, for the recycles metric: max_requests, max_memory.</param>
+    private void Recycle(Worker worker, string cause, string reason)
     {
         // A reload replaces every worker anyway; a worker already being recycled has its replacement coming.
         if (!worker.InRotation || worker.RecycleReason is not null || _reload is not null)
@@ -48,6 +50,7 @@ internal sealed partial class Arbiter
             return;
         }
         worker.RecycleReason = reason;
+        SupervisorMetrics.WorkerReplacements.Add(1, new KeyValuePair<string, object?>("reason", cause));
         _log.Information("Recycling worker {Slot} (pid: {WorkerPid}, generation {Generation}): {Reason}", worker.Slot, worker.Pid, worker.Generation, reason);
         StartReplacement(worker);
     }

@@ -1,5 +1,6 @@
 using Supervisor.Cli;
 using Supervisor.Configuration;
+using Supervisor.Control;
 using Supervisor.Native;
 
 namespace Supervisor.Arbitration;
@@ -62,6 +63,7 @@ internal sealed partial class Arbiter
         catch (UsageException exception)
         {
             _log.Error("Reload failed: {Reason}. The running configuration and workers stay", exception.Message);
+            CountReload("refused");
             ReportReloadState();
             return;
         }
@@ -109,6 +111,7 @@ internal sealed partial class Arbiter
         }
         CommitRotation();
         _reload = null;
+        CountReload("completed");
         _log.Information("Reload complete: generation {Generation} serving (pids {Pids}); {Pending}",
             _servingGeneration, string.Join(", ", reload.Candidates.Select(c => c.Pid)), _reloadPending ? "another reload queued" : "none pending");
         FinishReload();
@@ -118,6 +121,7 @@ internal sealed partial class Arbiter
     {
         var reload = _reload!;
         var description = failed is null ? what : DescribeBootFailure(failed, what);
+        CountReload("abandoned");
         _log.Error("Reload failed: generation {Generation} abandoned, generation {Serving} keeps serving. {Description}", reload.Generation, _servingGeneration, description);
         foreach (var candidate in reload.Candidates.Where(c => !c.StopRequested))
         {
@@ -128,6 +132,9 @@ internal sealed partial class Arbiter
         _reload = null;
         FinishReload();
     }
+
+    private static void CountReload(string result) =>
+        SupervisorMetrics.Reloads.Add(1, new KeyValuePair<string, object?>("result", result));
 
     private void FinishReload()
     {

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using OpenTelemetry.Metrics;
 using Serilog;
 using Supervisor.Configuration;
 using Supervisor.Proxy;
@@ -29,7 +30,20 @@ internal sealed class AdminEndpoints : IAsyncDisposable
             kestrel.AddServerHeader = false;
             FrontDoor.Listen(kestrel, bind, certificate: null, new CleartextHttp2Listeners());
         });
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(SupervisorMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
         var app = builder.Build();
+        // The probes' own requests are not the pool's traffic: they stay out of the request metrics.
+        app.Use((context, next) =>
+        {
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMetricsTagsFeature>() is { } tags)
+            {
+                tags.MetricsDisabled = true;
+            }
+            return next(context);
+        });
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/livez", () => Answer(health.NotLive(), "live"));
         app.MapGet("/readyz", () => Answer(health.NotReady(), $"ready: {health.WorkersInRotation} workers in rotation"));
         await app.StartAsync();

@@ -73,6 +73,13 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
     /// <summary>Requests refused with 503 since the last call: the queue was full, or no worker became ready in time.</summary>
     public long TakeRefusedCount() => Interlocked.Exchange(ref _refused, 0);
 
+    // Summed up in the error log each tick, and counted for /metrics.
+    private void CountRefused()
+    {
+        Interlocked.Increment(ref _refused);
+        Control.SupervisorMetrics.RefusedRequests.Add(1);
+    }
+
     /// <summary>Counts a client disconnected for taking nothing of its response for --send-timeout.</summary>
     public void CountStalledClient() => Interlocked.Increment(ref _stalledClients);
 
@@ -133,7 +140,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
                     }
                     if (_waiters.Count >= _queueLimit)
                     {
-                        Interlocked.Increment(ref _refused);
+                        CountRefused();
                         return new Dispatch(DispatchOutcome.QueueFull, null);
                     }
                     waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -163,7 +170,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
                     {
                         return new Dispatch(DispatchOutcome.ClientGone, null);
                     }
-                    Interlocked.Increment(ref _refused);
+                    CountRefused();
                     return new Dispatch(DispatchOutcome.NoWorker, null);
                 }
             }

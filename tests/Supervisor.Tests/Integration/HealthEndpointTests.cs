@@ -56,4 +56,43 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, (await inFlight).StatusCode);
         Assert.Equal(0, await supervisor.WaitForExitAsync(Timeout));
     }
+
+    [Fact]
+    public async Task Metrics_pass_promtool_and_count_what_was_sent()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--admin-bind", "127.0.0.1:0");
+        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
+        using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
+        using var client = supervisor.CreateClient();
+        const int sent = 30;
+        for (var i = 0; i < sent; i++)
+        {
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/no-such-page")).StatusCode);
+        var lines = supervisor.LineCount;
+        supervisor.Signal(Posix.SIGHUP);
+        await supervisor.WaitForLogAsync("Reload complete: generation 2 serving", Timeout, lines);
+        await probe.GetStringAsync("/readyz"); // the probes' own requests are not counted
+
+        var metrics = await probe.GetStringAsync("/metrics");
+        output.WriteLine(metrics);
+        using var timeout = new CancellationTokenSource(Timeout);
+        var check = await CliWrap.Buffered.BufferedCommandExtensions.ExecuteBufferedAsync(
+            CliWrap.Cli.Wrap("promtool").WithArguments(["check", "metrics"]).WithStandardInputPipe(CliWrap.PipeSource.FromString(metrics))
+                .WithValidation(CliWrap.CommandResultValidation.None), timeout.Token);
+        Assert.True(check.ExitCode == 0, $"promtool check metrics: {check.StandardOutput}{check.StandardError}");
+
+        Assert.Equal(sent, Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"200\""));
+        Assert.Equal(1, Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"404\""));
+        Assert.Equal(1, Sample(metrics, "supervisor_reloads_total", "result=\"completed\""));
+        Assert.Equal(2, Sample(metrics, "supervisor_workers_ready", ""));
+    }
+
+    // The sum of a metric's samples whose labels contain the given text.
+    private static double Sample(string metrics, string name, string label) =>
+        Regex.Matches(metrics, $@"(?m)^{name}(\{{.*\}})? (\S+)$")
+            .Where(match => match.Groups[1].Value.Contains(label, StringComparison.Ordinal))
+            .Sum(match => double.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
 }

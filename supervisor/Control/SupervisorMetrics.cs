@@ -1,0 +1,27 @@
+using System.Diagnostics.Metrics;
+
+namespace Supervisor.Control;
+
+/// <summary>
+/// The pool's own metrics, beside ASP.NET Core's request and connection metrics of the front: exported
+/// in Prometheus text on <c>--admin-bind</c>'s <c>/metrics</c> by OpenTelemetry's exporter.
+/// </summary>
+internal static class SupervisorMetrics
+{
+    public const string MeterName = "Supervisor";
+
+    private static readonly Meter Meter = new(MeterName, Cli.VersionInfo.Version);
+
+    /// <summary>Workers replaced while the pool ran, by why: max_requests, max_memory, timeout, exited.</summary>
+    public static readonly Counter<long> WorkerReplacements = Meter.CreateCounter<long>("supervisor.worker.replacements", "{worker}", "Workers replaced, by reason");
+
+    /// <summary>Reloads by result: completed, abandoned, refused.</summary>
+    public static readonly Counter<long> Reloads = Meter.CreateCounter<long>("supervisor.reloads", "{reload}", "SIGHUP reloads, by result");
+
+    /// <summary>Requests the supervisor answered 503 because no worker could take them.</summary>
+    public static readonly Counter<long> RefusedRequests = Meter.CreateCounter<long>("supervisor.requests.refused", "{request}", "Requests answered 503: no worker free or none ready");
+
+    /// <summary>Observes the workers in rotation.</summary>
+    public static void ObserveWorkers(Func<int> inRotation) =>
+        Meter.CreateObservableGauge("supervisor.workers.ready", inRotation, "{worker}", "Workers in rotation");
+}
