@@ -109,7 +109,7 @@ internal static class SupervisorRun
             log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
         }
         var health = new PoolHealth(TimeProvider.System);
-        SupervisorMetrics.ObserveWorkers(() => health.WorkersInRotation);
+        SupervisorMetrics.ObservePool(() => health.WorkersInRotation, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? await StartAdminAsync(adminBind, health, log) : null;
         foreach (var address in admin?.Addresses ?? [])
         {

@@ -21,7 +21,11 @@ internal static class SupervisorMetrics
     /// <summary>Requests the supervisor answered 503 because no worker could take them.</summary>
     public static readonly Counter<long> RefusedRequests = Meter.CreateCounter<long>("supervisor.requests.refused", "{request}", "Requests answered 503: no worker free or none ready");
 
-    /// <summary>Observes the workers in rotation.</summary>
-    public static void ObserveWorkers(Func<int> inRotation) =>
+    /// <summary>Observes the workers in rotation, the requests at them and those waiting for one.</summary>
+    public static void ObservePool(Func<int> inRotation, Func<int> inFlight, Func<int> queued)
+    {
         Meter.CreateObservableGauge("supervisor.workers.ready", inRotation, "{worker}", "Workers in rotation");
+        Meter.CreateObservableGauge("supervisor.requests.in_flight", inFlight, "{request}", "Requests at the workers");
+        Meter.CreateObservableGauge("supervisor.requests.queued", queued, "{request}", "Requests waiting for a worker (--max-queue)");
+    }
 }

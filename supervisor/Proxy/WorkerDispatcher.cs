@@ -71,6 +71,30 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
     }
 
     /// <summary>Requests refused with 503 since the last call: the queue was full, or no worker became ready in time.</summary>
+    /// <summary>Requests at the workers now, those draining from retired workers included (for /metrics).</summary>
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _known.Values.Sum(load => load.InFlight);
+            }
+        }
+    }
+
+    /// <summary>Requests waiting for a worker (for /metrics).</summary>
+    public int Queued
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiters.Count;
+            }
+        }
+    }
+
     public long TakeRefusedCount() => Interlocked.Exchange(ref _refused, 0);
 
     // Summed up in the error log each tick, and counted for /metrics.

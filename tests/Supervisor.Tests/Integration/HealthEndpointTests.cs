@@ -61,7 +61,8 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
     public async Task Metrics_pass_promtool_and_count_what_was_sent()
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--admin-bind", "127.0.0.1:0");
+        // One request at a time per worker: a third slow one waits in the supervisor's queue.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--admin-bind", "127.0.0.1:0", "--worker-connections", "1");
         var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
         using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
         using var client = supervisor.CreateClient();
@@ -88,6 +89,20 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         Assert.Equal(1, Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"404\""));
         Assert.Equal(1, Sample(metrics, "supervisor_reloads_total", "result=\"completed\""));
         Assert.Equal(2, Sample(metrics, "supervisor_workers_ready", ""));
+        Assert.Equal(0, Sample(metrics, "supervisor_requests_in_flight", ""));
+
+        // Two slow requests at the two workers, a third waiting for one of them.
+        using var slowClient = supervisor.CreateClient();
+        var slow = Enumerable.Range(0, 3).Select(_ => slowClient.GetAsync("/slow?ms=60000")).ToList();
+        var deadline = DateTime.UtcNow + Timeout;
+        (double InFlight, double Queued) seen;
+        do
+        {
+            metrics = await probe.GetStringAsync("/metrics");
+            seen = (Sample(metrics, "supervisor_requests_in_flight", ""), Sample(metrics, "supervisor_requests_queued", ""));
+        }
+        while (seen != (2, 1) && DateTime.UtcNow < deadline);
+        Assert.Equal((2.0, 1.0), seen);
     }
 
     // The sum of a metric's samples whose labels contain the given text.
