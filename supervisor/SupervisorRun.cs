@@ -102,7 +102,7 @@ internal static class SupervisorRun
 
         var current = new CurrentOptions(options);
         await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, log);
-        await StartFrontAsync(front, options);
+        await ListenAsync(() => front.StartAsync(), options.Binds);
         await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
         foreach (var address in FrontDoor.ListeningAddresses(front, options.Binds, startup.Certificate is not null))
         {
@@ -110,10 +110,14 @@ internal static class SupervisorRun
         }
         var health = new PoolHealth(TimeProvider.System);
         SupervisorMetrics.ObservePool(() => health.WorkersInRotation, () => dispatcher.InFlight, () => dispatcher.Queued);
-        await using var admin = options.AdminBind is { } adminBind ? await StartAdminAsync(adminBind, health, log) : null;
+        await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
+        if (admin is not null)
+        {
+            await ListenAsync(admin.StartAsync, [admin.Bind]);
+        }
         foreach (var address in admin?.Addresses ?? [])
         {
-            log.Information("Health endpoints at: {Address} (GET /livez, /readyz)", address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address);
+            log.Information("Health endpoints at: {Address} (GET /livez, /readyz, /metrics)", FrontDoor.Shown(address));
         }
         log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
 
@@ -163,27 +167,16 @@ internal static class SupervisorRun
         return stop.ExitCode;
     }
 
-    private static async Task<AdminEndpoints> StartAdminAsync(BindAddress bind, PoolHealth health, ILogger log)
+    // A listener that cannot bind is told in the start's own words (in use, privileged port, foreign address).
+    private static async Task ListenAsync(Func<Task> start, IReadOnlyList<BindAddress> binds)
     {
         try
         {
-            return await AdminEndpoints.StartAsync(bind, health, log);
+            await start();
         }
         catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
         {
-            throw ListenFailure.For([bind], exception);
-        }
-    }
-
-    private static async Task StartFrontAsync(WebApplication front, SupervisorOptions options)
-    {
-        try
-        {
-            await front.StartAsync();
-        }
-        catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
-        {
-            throw ListenFailure.For(options.Binds, exception);
+            throw ListenFailure.For(binds, exception);
         }
     }
 

@@ -18,9 +18,16 @@ internal sealed class AdminEndpoints : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private AdminEndpoints(WebApplication app) => _app = app;
+    private AdminEndpoints(WebApplication app, BindAddress bind)
+    {
+        _app = app;
+        Bind = bind;
+    }
 
-    public static async Task<AdminEndpoints> StartAsync(BindAddress bind, PoolHealth health, Serilog.ILogger logger)
+    public BindAddress Bind { get; }
+
+    /// <summary>Builds the endpoints on <paramref name="bind"/>; <see cref="StartAsync"/> binds it.</summary>
+    public static AdminEndpoints Create(BindAddress bind, PoolHealth health, Serilog.ILogger logger)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddSerilog(logger);
@@ -46,9 +53,10 @@ internal sealed class AdminEndpoints : IAsyncDisposable
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/livez", () => Answer(health.NotLive(), "live"));
         app.MapGet("/readyz", () => Answer(health.NotReady(), $"ready: {health.WorkersInRotation} workers in rotation"));
-        await app.StartAsync();
-        return new AdminEndpoints(app);
+        return new AdminEndpoints(app, bind);
     }
+
+    public Task StartAsync() => _app.StartAsync();
 
     /// <summary>Where the endpoints really listen (with the port chosen for :0).</summary>
     public IEnumerable<string> Addresses =>

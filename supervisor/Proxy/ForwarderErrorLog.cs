@@ -20,11 +20,6 @@ internal static class ForwarderErrorLog
         var reason = failure.Exception?.GetBaseException().Message ?? failure.Error.ToString();
         switch (failure.Error)
         {
-            // A body error blamed on a client that is still there and was not found at fault
-            // (WorkerBodyFailure) is logged as a failure with its reason: the client may be told 400 for it.
-            case ForwarderError.RequestBodyClient when !context.RequestAborted.IsCancellationRequested:
-                LogFailure(context, worker, failure.Error, reason, log);
-                break;
             // The client went away or sent a bad body: its own request ends, nothing is wrong here.
             case ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
                 or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
@@ -40,14 +35,11 @@ internal static class ForwarderErrorLog
                 log.Warning("Request {Method} {Path} got no response from worker {Worker} within --request-timeout; answered {Status}", request.Method, request.Path, worker, context.Response.StatusCode);
                 break;
             default:
-                LogFailure(context, worker, failure.Error, reason, log);
+                log.Warning("Request {Method} {Path} to worker {Worker} failed {Stage}: {Reason}; {Outcome}", request.Method, request.Path, worker, Stage(failure.Error), reason,
+                    context.Response.HasStarted ? "its response was cut short" : $"answered {context.Response.StatusCode}");
                 break;
         }
     }
-
-    private static void LogFailure(HttpContext context, string worker, ForwarderError error, string reason, Serilog.ILogger log) =>
-        log.Warning("Request {Method} {Path} to worker {Worker} failed {Stage}: {Reason}; {Outcome}", context.Request.Method, context.Request.Path, worker, Stage(error), reason,
-            context.Response.HasStarted ? "its response was cut short" : $"answered {context.Response.StatusCode}");
 
     private static string Stage(ForwarderError error) => error switch
     {

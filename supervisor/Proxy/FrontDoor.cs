@@ -145,7 +145,7 @@ internal static class FrontDoor
         }
         foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
-            var shown = address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address;
+            var shown = Shown(address);
             if (inherited.TryGetValue(address, out var descriptor))
             {
                 shown += $" (fd {descriptor})";
@@ -153,6 +153,10 @@ internal static class FrontDoor
             yield return cleartextHttp2.Serves(address) ? $"{shown} (HTTP/2 with prior knowledge only)" : shown;
         }
     }
+
+    /// <summary>A Kestrel address as Gunicorn writes it: <c>unix:/path</c>, not <c>http://unix:/path</c>.</summary>
+    public static string Shown(string address) =>
+        address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address;
 
     // The address an inherited socket listens on, as getsockname tells it; the socket stays the listener's.
     private static string InheritedSocketAddress(int descriptor)

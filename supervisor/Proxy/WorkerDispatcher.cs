@@ -70,7 +70,6 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         WakeAll();
     }
 
-    /// <summary>Requests refused with 503 since the last call: the queue was full, or no worker became ready in time.</summary>
     /// <summary>Requests at the workers now, those draining from retired workers included (for /metrics).</summary>
     public int InFlight
     {
@@ -95,6 +94,7 @@ internal sealed class WorkerDispatcher(WorkerDestinations destinations, Action<W
         }
     }
 
+    /// <summary>Requests refused with 503 since the last call: the queue was full, or no worker became ready in time.</summary>
     public long TakeRefusedCount() => Interlocked.Exchange(ref _refused, 0);
 
     // Summed up in the error log each tick, and counted for /metrics.

@@ -57,10 +57,10 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         var socket = Path.Combine(_scratch, "myapi.socket");
         File.Copy(Path.Combine(Artifacts.RepositoryRoot, "deploy", "systemd", "supervisor.socket"), socket);
 
-        var verify = await RunToolAsync("systemd-analyze", "verify", file, socket);
+        var verify = await ExternalTool.RunAsync(output, "systemd-analyze", ["verify", file, socket]);
         Assert.True(verify.ExitCode == 0 && verify.StandardError.Trim().Length == 0, $"systemd-analyze verify: exit {verify.ExitCode}: {verify.StandardError}");
         // 9.2 UNSAFE with no sandboxing; 4.0 or below is what systemd calls OK.
-        var security = await RunToolAsync("systemd-analyze", "security", "--offline=true", file);
+        var security = await ExternalTool.RunAsync(output, "systemd-analyze", ["security", "--offline=true", file]);
         var exposure = Regex.Match(security.StandardOutput, @"Overall exposure level for myapi\.service: (\d+\.\d)");
         Assert.True(exposure.Success, $"no exposure level in: {security.StandardOutput}{security.StandardError}");
         Assert.True(double.Parse(exposure.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) <= 4.0, security.StandardOutput);
@@ -70,15 +70,6 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         var flags = execStart.Where(argument => argument.StartsWith("--", StringComparison.Ordinal)).ToList();
         var help = await SupervisorCli.RunAsync(output, "--help");
         Assert.All(flags, flag => Assert.Contains(flag + " ", help.StandardOutput));
-    }
-
-    private async Task<CliWrap.Buffered.BufferedCommandResult> RunToolAsync(string tool, params string[] arguments)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var result = await CliWrap.Buffered.BufferedCommandExtensions.ExecuteBufferedAsync(
-            CliWrap.Cli.Wrap(tool).WithArguments(arguments).WithValidation(CliWrap.CommandResultValidation.None), timeout.Token);
-        output.WriteLine($"{tool} {string.Join(' ', arguments)}: exit {result.ExitCode}\n{result.StandardOutput}\n{result.StandardError}");
-        return result;
     }
 
     [Theory]

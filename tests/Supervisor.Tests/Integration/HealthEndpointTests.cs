@@ -27,14 +27,15 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         // Polled as a load balancer would, all through a reload: never once not ready.
         var lines = supervisor.LineCount;
         supervisor.Signal(Posix.SIGHUP);
+        var complete = supervisor.WaitForLogAsync("Reload complete: generation 2 serving", Timeout, lines);
         var polls = 0;
-        while (!Regex.IsMatch(string.Join('\n', supervisor.Log.Split('\n').Skip(lines)), "Reload complete: generation 2 serving"))
+        while (!complete.IsCompleted)
         {
             using var answer = await probe.GetAsync("/readyz");
             Assert.True(answer.StatusCode == HttpStatusCode.OK, $"/readyz answered {(int)answer.StatusCode} during the reload: {await answer.Content.ReadAsStringAsync()}");
             polls++;
-            Assert.True(polls < 10_000, "the reload never completed");
         }
+        await complete; // bounded by Timeout: throws if the reload never completed
         output.WriteLine($"{polls} polls of /readyz during the reload, all 200");
 
         // A stop: from its first moment the load balancer is told to send nothing more, while a request in flight finishes.
@@ -79,10 +80,7 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
 
         var metrics = await probe.GetStringAsync("/metrics");
         output.WriteLine(metrics);
-        using var timeout = new CancellationTokenSource(Timeout);
-        var check = await CliWrap.Buffered.BufferedCommandExtensions.ExecuteBufferedAsync(
-            CliWrap.Cli.Wrap("promtool").WithArguments(["check", "metrics"]).WithStandardInputPipe(CliWrap.PipeSource.FromString(metrics))
-                .WithValidation(CliWrap.CommandResultValidation.None), timeout.Token);
+        var check = await ExternalTool.RunAsync(output, "promtool", ["check", "metrics"], standardInput: metrics);
         Assert.True(check.ExitCode == 0, $"promtool check metrics: {check.StandardOutput}{check.StandardError}");
 
         Assert.Equal(sent, Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"200\""));

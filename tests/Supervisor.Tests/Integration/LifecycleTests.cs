@@ -153,13 +153,13 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Assert.Matches(@"\[1\] \[INFO\] Starting supervisor", container.Log);
         var supervisor = ProcessTree.ChildrenOf(container.Pid).Single().Pid;
 
-        // A process whose parent exits is adopted by PID 1 of its namespace, as an app's own daemon would be.
+        // A process whose parent exits is adopted by PID 1 of its namespace, as an app's own daemon would be;
+        // it lets go of nsenter's output, as a daemon does, so that nsenter returns while it runs.
         const int orphans = 5;
         for (var i = 0; i < orphans; i++)
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await CliWrap.Cli.Wrap("nsenter").WithArguments(["--target", $"{supervisor}", "--pid", "--mount", "sh", "-c", "sleep 5 & exit 0"])
-                .ExecuteAsync(timeout.Token);
+            var placed = await ExternalTool.RunAsync(output, "nsenter", ["--target", $"{supervisor}", "--pid", "--mount", "sh", "-c", "sleep 5 </dev/null >/dev/null 2>&1 & exit 0"]);
+            Assert.Equal(0, placed.ExitCode);
         }
         var children = ProcessTree.ChildrenOf(supervisor).Select(child => (child.Pid, Name: Comm(child.Pid))).ToList();
         var adopted = children.Where(child => child.Name == "sleep").Select(child => child.Pid).ToList();
