@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.RegularExpressions;
 using Supervisor.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -56,7 +57,16 @@ public sealed class ScriptedWorkerTests(ITestOutputHelper output)
 
         Assert.Equal(expected, outcome);
         Assert.All(await Task.WhenAll(bystanders), body => Assert.StartsWith("slept on", body, StringComparison.Ordinal));
-        Assert.True(supervisor.Log.Contains(name == "silent" ? "--request-timeout" : "worker", StringComparison.Ordinal));
+        // The front answers before its log line reaches the test through the pipe: wait for the reason, bounded.
+        var request = Regex.Escape($"GET /case/{name}");
+        if (expected == "cut")
+        {
+            await supervisor.WaitForLogAsync($@"\[WARNING\] Response from worker \S+ to {request} cut short: ", AnswerBound);
+        }
+        else if (!expected.StartsWith("200", StringComparison.Ordinal))
+        {
+            await supervisor.WaitForLogAsync($@"\[WARNING\] Request {request} to worker \S+ answered {expected}: ", AnswerBound);
+        }
     }
 
     // "200 BODY", the status of an error the front answered, or "cut" when the response began and broke off.
