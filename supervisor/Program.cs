@@ -8,12 +8,6 @@ using Supervisor.Native;
 InheritedSignals.TakeBack(); // First: before the runtime's signal handling starts.
 FrontRuntimeSettings.Apply();
 var command = new SupervisorCommand();
-var parseResult = command.Parse(args);
-if (parseResult.Errors.Count > 0)
-{
-    return Usage.Fail(CommandLineHints.Explain(parseResult));
-}
-
 command.Root.SetAction(async (result, _) =>
 {
     if (result.GetValue(command.HelpMarkdown))
@@ -49,6 +43,22 @@ command.Root.SetAction(async (result, _) =>
     }
     return await SupervisorRun.RunAsync(loaded, loader);
 });
+
+command.Status.Command.SetAction((result, _) => SupervisorClient.StatusAsync(
+    result.GetValue(command.Status.SocketDirectory), result.GetValue(command.Status.Pidfile), result.GetValue(command.Status.Json)));
+command.Reload.Command.SetAction((result, _) =>
+{
+    var seconds = result.GetValue(command.Reload.WaitTimeout);
+    return seconds > 0
+        ? SupervisorClient.ReloadAsync(result.GetValue(command.Reload.SocketDirectory), result.GetValue(command.Reload.Pidfile), result.GetValue(command.Reload.Wait), TimeSpan.FromSeconds(seconds))
+        : Task.FromResult(Usage.Fail($"--wait-timeout {seconds}: give a number of seconds above 0"));
+});
+
+var parseResult = command.Parse(args);
+if (parseResult.Errors.Count > 0)
+{
+    return Usage.Fail(CommandLineHints.Explain(parseResult));
+}
 
 // The supervisor handles SIGINT/SIGTERM itself; System.CommandLine must not install its own handler.
 return await parseResult.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

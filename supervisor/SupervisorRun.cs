@@ -95,6 +95,7 @@ internal static class SupervisorRun
         // A worker's control connection closes the moment its process dies: no request goes to it after.
         await using var control = ControlServer.Start(runDirectory.ControlSocketPath, events.Writer,
             onDisconnected: key => dispatcher.MarkUnreachable(key, "closed its control connection"));
+        await using var commands = CommandServer.Start(runDirectory.CommandSocketPath, events.Writer);
         var keyRing = SharedKeyRing.Prepare(options.DataProtectionDirectory, options.App.Name, runDirectory, log);
         SharedKeyRing.EnsureCurrentKey(keyRing, log);
         await using var accessLog = AccessLog.Open(options, errorLog);
@@ -109,7 +110,7 @@ internal static class SupervisorRun
             log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
         }
         var health = new PoolHealth(TimeProvider.System);
-        SupervisorMetrics.ObservePool(() => health.WorkersInRotation, () => dispatcher.InFlight, () => dispatcher.Queued);
+        SupervisorMetrics.ObservePool(health, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
         if (admin is not null)
         {
@@ -134,6 +135,7 @@ internal static class SupervisorRun
         var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, TimeProvider.System);
         var arbiter = new Arbiter(loaded, hooks, serviceManager, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
+        commands.Stop();
         health.Stopping();
         serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");
 

@@ -54,6 +54,7 @@ internal sealed partial class Arbiter
         var requestLimit = options.MaxRequests > 0 ? options.MaxRequests + Random.Shared.Next(0, options.MaxRequestsJitter + 1) : 0;
         var worker = new Worker(process, _dispatcher.Track(identity.Key, process.Pid, requestLimit), options, Now) { Replaces = replaces };
         _workers.Add(worker);
+        PublishWorkers();
         _ = process.Exited.ContinueWith(exit => _events.Writer.TryWrite(new WorkerExited(process, exit.Result)), TaskScheduler.Default);
         _log.Information("Booting worker with pid: {WorkerPid} (worker {Slot}, generation {Generation})", process.Pid, identity.Slot, identity.Generation);
         return worker;
@@ -145,6 +146,7 @@ internal sealed partial class Arbiter
             return;
         }
         _workers.Remove(worker);
+        PublishWorkers();
         _dispatcher.Forget(worker.Key);
         if (worker.InRotation)
         {
@@ -163,7 +165,7 @@ internal sealed partial class Arbiter
         // .NET reports a death by signal N as exit code 128 + N.
         var how = exitCode is > 128 and < 160 ? $"was killed by signal {exitCode - 128}" : $"exited with code {exitCode}";
         _log.Error("Worker (pid:{WorkerPid}) {How} (worker {Slot}, generation {Generation})", worker.Pid, how, worker.Slot, worker.Generation);
-        SupervisorMetrics.WorkerReplacements.Add(1, new KeyValuePair<string, object?>("reason", "exited"));
+        SupervisorMetrics.WorkerReplacements.Add(1, new KeyValuePair<string, object?>("reason", worker.TimedOut ? "timeout" : "exited"));
         if (worker.ReadyAt is null)
         {
             OnBootFailure(worker, $"{how} before it was ready");
@@ -253,6 +255,7 @@ internal sealed partial class Arbiter
                 worker.InRotation = false;
                 CommitRotation();
             }
+            worker.TimedOut = true;
             worker.LastHeartbeat = Now; // Report it once; the exit follows.
             worker.Process.Signal(Libc.SIGKILL);
         }

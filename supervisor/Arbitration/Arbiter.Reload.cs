@@ -23,6 +23,21 @@ internal sealed partial class Arbiter
     private ReloadState? _reload;
     private bool _reloadPending;
 
+    // `supervisor reload --wait` callers answered by the queued reload, once it starts and ends.
+    private readonly List<TaskCompletionSource<ReloadReply>> _reloadWaiters = [];
+
+    /// <summary>SIGHUP or <c>supervisor reload</c>: logs reopened (as Gunicorn does on HUP), a reload started or queued.</summary>
+    private void Reload(TaskCompletionSource<ReloadReply>? waiter)
+    {
+        _hooks.ReopenLogs();
+        if (waiter is not null)
+        {
+            _reloadWaiters.Add(waiter);
+        }
+        RequestReload();
+        ReportReloadState();
+    }
+
     private void RequestReload()
     {
         var alreadyQueued = _reloadPending;
@@ -55,6 +70,9 @@ internal sealed partial class Arbiter
 
     private void StartReload()
     {
+        // Those who waited for the queued reload wait for this one: it reads what is on disk from now.
+        List<TaskCompletionSource<ReloadReply>> waiters = [.. _reloadWaiters];
+        _reloadWaiters.Clear();
         LoadedConfiguration next;
         try
         {
@@ -64,6 +82,7 @@ internal sealed partial class Arbiter
         {
             _log.Error("Reload failed: {Reason}. The running configuration and workers stay", exception.Message);
             CountReload("refused");
+            AnswerReloadWaiters(waiters, ReloadReply.Refused, exception.Message);
             ReportReloadState();
             return;
         }
@@ -77,7 +96,7 @@ internal sealed partial class Arbiter
         var slots = Enumerable.Range(0, workers).Select(index => index < _slots.Count ? _slots[index] : new WorkerSlot(index)).ToList();
         _log.Information("Reloading: booting generation {Generation} ({Workers} workers) beside generation {Serving}", generation, workers, _servingGeneration);
         var candidates = new List<Worker>();
-        _reload = new ReloadState(generation, candidates, slots, next);
+        _reload = new ReloadState(generation, candidates, slots, next, waiters);
         foreach (var slot in slots)
         {
             if (StartWorker(slot, generation, next.Options) is not { } candidate)
@@ -112,8 +131,10 @@ internal sealed partial class Arbiter
         CommitRotation();
         _reload = null;
         CountReload("completed");
+        var pids = string.Join(", ", reload.Candidates.Select(c => c.Pid));
         _log.Information("Reload complete: generation {Generation} serving (pids {Pids}); {Pending}",
-            _servingGeneration, string.Join(", ", reload.Candidates.Select(c => c.Pid)), _reloadPending ? "another reload queued" : "none pending");
+            _servingGeneration, pids, _reloadPending ? "another reload queued" : "none pending");
+        AnswerReloadWaiters(reload.Waiters, ReloadReply.Completed, $"generation {_servingGeneration} serving (pids {pids})");
         FinishReload();
     }
 
@@ -123,6 +144,7 @@ internal sealed partial class Arbiter
         var description = failed is null ? what : DescribeBootFailure(failed, what);
         CountReload("abandoned");
         _log.Error("Reload failed: generation {Generation} abandoned, generation {Serving} keeps serving. {Description}", reload.Generation, _servingGeneration, description);
+        AnswerReloadWaiters(reload.Waiters, ReloadReply.Abandoned, $"generation {reload.Generation} abandoned, generation {_servingGeneration} keeps serving. {description}");
         foreach (var candidate in reload.Candidates.Where(c => !c.StopRequested))
         {
             candidate.RequestStop("its reload was abandoned");
@@ -131,6 +153,15 @@ internal sealed partial class Arbiter
         }
         _reload = null;
         FinishReload();
+    }
+
+    private void AnswerReloadWaiters(List<TaskCompletionSource<ReloadReply>> waiters, string result, string message)
+    {
+        foreach (var waiter in waiters)
+        {
+            waiter.TrySetResult(new ReloadReply(result, _servingGeneration, message));
+        }
+        waiters.Clear();
     }
 
     private static void CountReload(string result) =>
@@ -161,6 +192,6 @@ internal sealed partial class Arbiter
         }
     }
 
-    /// <summary>A reload under way: the generation it boots, in which slots, with which configuration.</summary>
-    private sealed record ReloadState(int Generation, List<Worker> Candidates, List<WorkerSlot> Slots, LoadedConfiguration Configuration);
+    /// <summary>A reload under way: the generation it boots, in which slots, with which configuration, and who waits for its result.</summary>
+    private sealed record ReloadState(int Generation, List<Worker> Candidates, List<WorkerSlot> Slots, LoadedConfiguration Configuration, List<TaskCompletionSource<ReloadReply>> Waiters);
 }

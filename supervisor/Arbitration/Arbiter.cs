@@ -34,6 +34,7 @@ internal sealed partial class Arbiter
     private bool _booted;
     private long _ticks;
     private StopReason? _stop;
+    private readonly DateTimeOffset _startedAt;
 
     public Arbiter(
         LoadedConfiguration configuration,
@@ -57,6 +58,7 @@ internal sealed partial class Arbiter
         _events = events;
         _log = log;
         _time = time;
+        _startedAt = time.GetUtcNow();
         _slots = [.. Enumerable.Range(0, configuration.Options.Workers).Select(index => new WorkerSlot(index))];
     }
 
@@ -77,6 +79,11 @@ internal sealed partial class Arbiter
             {
                 Handle(arbiterEvent);
             }
+        }
+        AnswerReloadWaiters(_reloadWaiters, ReloadReply.Stopping, "the supervisor is stopping");
+        if (_reload is not null)
+        {
+            AnswerReloadWaiters(_reload.Waiters, ReloadReply.Stopping, "the supervisor is stopping");
         }
         return _stop ?? StopReason.Quick("end of events");
     }
@@ -104,6 +111,17 @@ internal sealed partial class Arbiter
                 break;
             case Tick:
                 OnTick();
+                break;
+            case StatusRequested status:
+                status.Reply.TrySetResult(DescribePool());
+                break;
+            case ReloadRequested reload:
+                _log.Information("Handling command: reload (supervisor reload{Wait})", reload.Wait ? " --wait" : "");
+                Reload(reload.Wait ? reload.Reply : null);
+                if (!reload.Wait)
+                {
+                    reload.Reply.TrySetResult(new ReloadReply(ReloadReply.Requested, _servingGeneration, PoolStatus()));
+                }
                 break;
         }
     }
@@ -156,9 +174,7 @@ internal sealed partial class Arbiter
                 break;
             case PosixSignal.SIGHUP:
                 _log.Information("Handling signal: {Signal}", name);
-                _hooks.ReopenLogs(); // As Gunicorn does on HUP.
-                RequestReload();
-                ReportReloadState();
+                Reload(waiter: null);
                 break;
             case SignalHandlers.SIGUSR1:
                 _log.Information("Handling signal: {Signal}", name);
@@ -186,6 +202,10 @@ internal sealed partial class Arbiter
         $"{_workers.Count(w => w.InRotation && w.Generation == _servingGeneration)}/{_slots.Count} workers ready, generation {_servingGeneration}"
         + (_reload is { } reload ? $"; reloading: generation {reload.Generation} booting" : _reloadPending ? "; a reload is queued" : "");
 
+    // Published where workers start and leave rotation or exit: the gauges read from another thread.
+    private void PublishWorkers() =>
+        _health.Workers([.. _workers.Select(w => new WorkerMemory(w.Slot, w.InRotation, w.Process.ResidentBytes))]);
+
     private Worker? Find(string workerKey) => _workers.Find(w => w.Key == workerKey);
 
     private Worker? Find(WorkerProcess process) => _workers.Find(w => w.Process == process);
@@ -201,6 +221,7 @@ internal sealed partial class Arbiter
         var inRotation = _workers.Where(w => w.InRotation).Select(w => w.Key).ToList();
         _dispatcher.Publish(inRotation);
         _health.InRotation(inRotation.Count);
+        PublishWorkers();
         _serviceManager.Status(PoolStatus());
         foreach (var worker in _retiring)
         {

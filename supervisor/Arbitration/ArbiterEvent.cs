@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Supervisor.Control;
 using Supervisor.Workers;
 
 namespace Supervisor.Arbitration;
@@ -24,3 +25,9 @@ internal sealed record SignalReceived(PosixSignal Signal) : ArbiterEvent;
 
 /// <summary>Time passed: check deadlines (boot timeouts, heartbeats, due respawns) and sample memory.</summary>
 internal sealed record Tick : ArbiterEvent;
+
+/// <summary><c>supervisor status</c>: the pool as this turn of the loop sees it.</summary>
+internal sealed record StatusRequested(TaskCompletionSource<PoolStatusReply> Reply) : ArbiterEvent;
+
+/// <summary><c>supervisor reload</c>: a reload, as SIGHUP; with <paramref name="Wait"/> the reply is its result.</summary>
+internal sealed record ReloadRequested(TaskCompletionSource<ReloadReply> Reply, bool Wait) : ArbiterEvent;

@@ -63,6 +63,9 @@ internal sealed class Worker(WorkerProcess process, WorkerLoad load, SupervisorO
     /// <summary>When to try again after a replacement failed to boot.</summary>
     public DateTimeOffset? RecycleRetryAt { get; set; }
 
+    /// <summary>Killed for a silent heartbeat (WORKER TIMEOUT): its exit is counted as a timeout, not a crash.</summary>
+    public bool TimedOut { get; set; }
+
     /// <summary>Consecutive memory samples above --max-memory.</summary>
     public int SamplesOverMemoryLimit { get; set; }
 

@@ -22,6 +22,8 @@ internal sealed class SupervisorCommand
         Signals: TERM graceful stop; INT, QUIT quick stop; HUP reload (config file and app from disk, a new
         generation of workers swapped in when all are ready, abandoned if any fails to boot); TTIN / TTOU one
         worker more / fewer; USR1 reopen log files.
+        A running supervisor answers `supervisor status` (its workers, their requests and memory) and
+        `supervisor reload [--wait]` (a SIGHUP that can wait for the result) on its command socket.
         Exit codes: 0 clean stop; 1 run-time failure (address in use, ...); 2 bad command line or configuration;
         3 workers failed to boot.
         """;
@@ -40,7 +42,18 @@ internal sealed class SupervisorCommand
         Root.Options.Add(CheckConfig);
         Root.Options.Add(PrintConfig);
         Root.Options.Add(HelpMarkdown);
+        Root.Subcommands.Add(Status.Command);
+        Root.Subcommands.Add(Reload.Command);
+        // Without an action, a root with subcommands requires one of them; the root runs the supervisor
+        // (Program gives it that action), so a command line without a subcommand is complete.
+        Root.SetAction(_ => ExitCodes.Success);
     }
+
+    /// <summary><c>supervisor status</c>: the running supervisor's pool.</summary>
+    public StatusCommand Status { get; } = new();
+
+    /// <summary><c>supervisor reload</c>: SIGHUP through the command socket, optionally waiting for the result.</summary>
+    public ReloadCommand Reload { get; } = new();
 
     public RootCommand Root { get; }
 
@@ -107,4 +120,59 @@ internal sealed class SupervisorCommand
         var restart = setting.OnReload == ReloadEffect.NeedsRestart ? " Changing it needs a restart." : "";
         return $"{setting.Description} Default: {setting.DefaultText}{origin}.{restart}";
     }
+}
+
+/// <summary>How the status and reload commands find a running supervisor: the --pid or --socket-dir it runs with.</summary>
+internal abstract class RunningSupervisorCommand
+{
+    protected RunningSupervisorCommand(string name, string description)
+    {
+        Command = new Command(name, description) { Pidfile, SocketDirectory };
+    }
+
+    public Command Command { get; }
+
+    public Option<string> Pidfile { get; } = new("--pid", "--pidfile", "-p")
+    {
+        HelpName = "FILE",
+        Description = "The pid file the supervisor writes (its --pid): finds its command socket in the default socket directory.",
+    };
+
+    public Option<string> SocketDirectory { get; } = new("--socket-dir")
+    {
+        HelpName = "DIR",
+        Description = "The --socket-dir the supervisor runs with. Without this and --pid: the one supervisor this user runs.",
+    };
+}
+
+internal sealed class StatusCommand : RunningSupervisorCommand
+{
+    public StatusCommand()
+        : base("status", "Print the running supervisor's workers: slot, pid, generation, state, age, requests given, in flight, resident memory.")
+    {
+        Command.Options.Add(Json);
+    }
+
+    public Option<bool> Json { get; } = new("--json") { Description = "Print the supervisor's answer as it came: one JSON object." };
+}
+
+internal sealed class ReloadCommand : RunningSupervisorCommand
+{
+    public static readonly TimeSpan DefaultWaitTimeout = TimeSpan.FromMinutes(5);
+
+    public ReloadCommand()
+        : base("reload", "Reload the running supervisor, as SIGHUP does. With --wait, exit when the reload's result is known: 0 the new generation serves; 2 the configuration was refused; 3 a new worker failed to boot and the old generation serves on; 1 the supervisor stopped first or gave no result in time.")
+    {
+        Command.Options.Add(Wait);
+        Command.Options.Add(WaitTimeout);
+    }
+
+    public Option<bool> Wait { get; } = new("--wait") { Description = "Wait for the reload's result (for systemd's ExecReload, deploy scripts)." };
+
+    public Option<int> WaitTimeout { get; } = new("--wait-timeout")
+    {
+        HelpName = "SECONDS",
+        Description = $"Give up waiting after this long (exit 1; the reload itself goes on). Default: {(int)DefaultWaitTimeout.TotalSeconds}.",
+        DefaultValueFactory = _ => (int)DefaultWaitTimeout.TotalSeconds,
+    };
 }

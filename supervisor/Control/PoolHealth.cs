@@ -12,6 +12,7 @@ internal sealed class PoolHealth(TimeProvider time)
     private long _lastTurn = time.GetTimestamp();
     private int _workersInRotation;
     private volatile bool _stopping;
+    private IReadOnlyList<WorkerMemory> _workers = [];
 
     public void LoopTurned() => Interlocked.Exchange(ref _lastTurn, time.GetTimestamp());
 
@@ -19,6 +20,12 @@ internal sealed class PoolHealth(TimeProvider time)
     public void InRotation(int workers) => Volatile.Write(ref _workersInRotation, workers);
 
     public void Stopping() => _stopping = true;
+
+    /// <summary>Every worker process, after each change to the pool, for the memory gauges.</summary>
+    public void Workers(IReadOnlyList<WorkerMemory> workers) => Volatile.Write(ref _workers, workers);
+
+    /// <summary>The worker processes as last published; their memory is read when asked for.</summary>
+    public IReadOnlyList<WorkerMemory> WorkerProcesses => Volatile.Read(ref _workers);
 
     /// <summary>Null when live; else why not.</summary>
     public string? NotLive()
@@ -35,3 +42,6 @@ internal sealed class PoolHealth(TimeProvider time)
 
     public int WorkersInRotation => Volatile.Read(ref _workersInRotation);
 }
+
+/// <summary>A worker process for the memory gauges: its slot, whether requests go to it, and how to read its resident memory.</summary>
+internal sealed record WorkerMemory(int Slot, bool InRotation, Func<long?> ResidentBytes);

@@ -12,7 +12,7 @@ internal static class SupervisorMetrics
 
     private static readonly Meter Meter = new(MeterName, Cli.VersionInfo.Version);
 
-    /// <summary>Workers replaced while the pool ran, by why: max_requests, max_memory, timeout, exited.</summary>
+    /// <summary>Workers replaced while the pool ran, by why: max_requests, max_memory, timeout (killed for a silent heartbeat), exited.</summary>
     public static readonly Counter<long> WorkerReplacements = Meter.CreateCounter<long>("supervisor.worker.replacements", "{worker}", "Workers replaced, by reason");
 
     /// <summary>Reloads by result: completed, abandoned, refused.</summary>
@@ -21,9 +21,18 @@ internal static class SupervisorMetrics
     /// <summary>Requests the supervisor answered 503 because no worker could take them.</summary>
     public static readonly Counter<long> RefusedRequests = Meter.CreateCounter<long>("supervisor.requests.refused", "{request}", "Requests answered 503: no worker free or none ready");
 
-    /// <summary>Observes the workers in rotation, the requests at them and those waiting for one.</summary>
-    public static void ObservePool(Func<int> inRotation, Func<int> inFlight, Func<int> queued)
+    /// <summary>Observes the workers in rotation, the requests at them and those waiting for one, and the workers' memory.</summary>
+    public static void ObservePool(PoolHealth health, Func<int> inFlight, Func<int> queued)
     {
+        var inRotation = () => health.WorkersInRotation;
+        // Per slot, the worker requests go to (one per slot: a replacement enters as the old one leaves);
+        // in all, every worker process, booting and draining ones too: what a memory limit must hold.
+        Meter.CreateObservableGauge("supervisor.worker.memory", () => health.WorkerProcesses
+            .Where(worker => worker.InRotation)
+            .Select(worker => (Worker: worker, Bytes: worker.ResidentBytes()))
+            .Where(sample => sample.Bytes is not null)
+            .Select(sample => new Measurement<long>(sample.Bytes!.Value, new KeyValuePair<string, object?>("slot", sample.Worker.Slot))), "By", "Resident memory of the worker serving each slot");
+        Meter.CreateObservableGauge("supervisor.workers.memory", () => health.WorkerProcesses.Sum(worker => worker.ResidentBytes() ?? 0), "By", "Resident memory of all worker processes");
         Meter.CreateObservableGauge("supervisor.workers.ready", inRotation, "{worker}", "Workers in rotation");
         Meter.CreateObservableGauge("supervisor.requests.in_flight", inFlight, "{request}", "Requests at the workers");
         Meter.CreateObservableGauge("supervisor.requests.queued", queued, "{request}", "Requests waiting for a worker (--max-queue)");

@@ -33,6 +33,9 @@ internal sealed partial class RunDirectory : IDisposable
 
     public string ControlSocketPath => Path.Combine(FullPath, ControlSocketName);
 
+    /// <summary>Where <c>supervisor status</c> and <c>supervisor reload</c> reach this supervisor.</summary>
+    public string CommandSocketPath => Path.Combine(FullPath, Control.CommandProtocol.SocketName);
+
     /// <summary>Where the workers' key ring lives when it cannot persist; removed with the sockets.</summary>
     public string TransientKeyDirectory => Path.Combine(FullPath, "keys");
 
@@ -78,12 +81,52 @@ internal sealed partial class RunDirectory : IDisposable
         }
     }
 
-    private static RunDirectory CreateFresh()
-    {
-        var runtimeDirectory = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
-        var parent = !string.IsNullOrEmpty(runtimeDirectory) && Directory.Exists(runtimeDirectory)
+    /// <summary>Where a supervisor without --socket-dir makes its directory: $XDG_RUNTIME_DIR, else the temp directory.</summary>
+    private static string FreshParent() =>
+        Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtimeDirectory && Directory.Exists(runtimeDirectory)
             ? runtimeDirectory
             : Path.GetTempPath();
+
+    /// <summary>
+    /// The parents a running supervisor's default directory may be in, seen from another process of the
+    /// same user: its own choice, and the temp directory (a service has no $XDG_RUNTIME_DIR; a login shell does).
+    /// </summary>
+    public static IReadOnlyList<string> FreshParents() => [.. new[] { FreshParent(), Path.GetTempPath() }.Select(Path.TrimEndingDirectorySeparator).Distinct()];
+
+    /// <summary>The default directories of this user's running supervisors that have a command socket, by pid.</summary>
+    public static IReadOnlyList<(int Pid, string CommandSocket)> FindRunning(int? pid = null)
+    {
+        var found = new List<(int, string)>();
+        foreach (var parent in FreshParents())
+        {
+            IEnumerable<string> directories;
+            try
+            {
+                directories = [.. Directory.EnumerateDirectories(parent, FreshDirectoryPrefix + (pid is null ? "*" : $"{pid}-*"))];
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            foreach (var path in directories)
+            {
+                var socket = Path.Combine(path, Control.CommandProtocol.SocketName);
+                if (FreshDirectoryName().Match(Path.GetFileName(path)) is { Success: true } name
+                    && int.TryParse(name.Groups[1].ValueSpan, out var owner)
+                    && Libc.IsProcessAlive(owner)
+                    && Libc.GetPathStatus(socket) is { IsSocket: true } status
+                    && status.OwnerId == Libc.EffectiveUserId)
+                {
+                    found.Add((owner, socket));
+                }
+            }
+        }
+        return found;
+    }
+
+    private static RunDirectory CreateFresh()
+    {
+        var parent = FreshParent();
         var removed = RemoveAbandoned(parent);
         var path = Path.Combine(parent, $"{FreshDirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         CreatePrivate(path, "the default socket directory");
@@ -236,7 +279,7 @@ internal sealed partial class RunDirectory : IDisposable
     private static bool IsOurSocketName(string path)
     {
         var name = Path.GetFileName(path);
-        return name == ControlSocketName || (name.EndsWith(".sock", StringComparison.Ordinal) && WorkerKeyPattern().IsMatch(name[..^".sock".Length]));
+        return name is ControlSocketName or Control.CommandProtocol.SocketName || (name.EndsWith(".sock", StringComparison.Ordinal) && WorkerKeyPattern().IsMatch(name[..^".sock".Length]));
     }
 
     private static void TryDelete(string path)

@@ -65,11 +65,15 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         Assert.True(exposure.Success, $"no exposure level in: {security.StandardOutput}{security.StandardError}");
         Assert.True(double.Parse(exposure.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) <= 4.0, security.StandardOutput);
 
-        // Its command line is one the supervisor takes (the options exist and their values are well formed).
-        var execStart = Regex.Match(unit, @"(?m)^ExecStart=\S+ (.*)$").Groups[1].Value.Split(' ');
-        var flags = execStart.Where(argument => argument.StartsWith("--", StringComparison.Ordinal)).ToList();
-        var help = await SupervisorCli.RunAsync(output, "--help");
-        Assert.All(flags, flag => Assert.Contains(flag + " ", help.StandardOutput));
+        // Its command lines are ones the supervisor takes (the commands and options exist).
+        foreach (var line in new[] { "ExecStart", "ExecReload" })
+        {
+            var arguments = Regex.Match(unit, $@"(?m)^{line}=\S+ (.*)$").Groups[1].Value.Split(' ');
+            var command = arguments.TakeWhile(argument => !argument.StartsWith('-')).ToArray();
+            var help = await SupervisorCli.RunAsync(output, [.. command, "--help"]);
+            Assert.Equal(0, help.ExitCode);
+            Assert.All(arguments.Where(argument => argument.StartsWith("--", StringComparison.Ordinal)), flag => Assert.Contains(flag + " ", help.StandardOutput));
+        }
     }
 
     [Theory]

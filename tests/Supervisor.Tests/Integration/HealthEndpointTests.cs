@@ -83,11 +83,15 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         var check = await ExternalTool.RunAsync(output, "promtool", ["check", "metrics"], standardInput: metrics);
         Assert.True(check.ExitCode == 0, $"promtool check metrics: {check.StandardOutput}{check.StandardError}");
 
-        Assert.Equal(sent, Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"200\""));
-        Assert.Equal(1, Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"404\""));
-        Assert.Equal(1, Sample(metrics, "supervisor_reloads_total", "result=\"completed\""));
-        Assert.Equal(2, Sample(metrics, "supervisor_workers_ready", ""));
-        Assert.Equal(0, Sample(metrics, "supervisor_requests_in_flight", ""));
+        Assert.Equal(sent, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"200\""));
+        Assert.Equal(1, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"404\""));
+        Assert.Equal(1, PrometheusText.Sample(metrics, "supervisor_reloads_total", "result=\"completed\""));
+        Assert.Equal(2, PrometheusText.Sample(metrics, "supervisor_workers_ready", ""));
+        Assert.Equal(0, PrometheusText.Sample(metrics, "supervisor_requests_in_flight", ""));
+        // Each serving worker's memory by slot, and all worker processes' together (the old generation may still drain).
+        var bySlot = Enumerable.Range(0, 2).Select(slot => PrometheusText.Sample(metrics, "supervisor_worker_memory_bytes", $"slot=\"{slot}\"")).ToList();
+        Assert.All(bySlot, bytes => Assert.InRange(bytes, 10 << 20, 4L << 30));
+        Assert.InRange(PrometheusText.Sample(metrics, "supervisor_workers_memory_bytes", ""), bySlot.Sum(), 8L << 30);
 
         // Two slow requests at the two workers, a third waiting for one of them.
         using var slowClient = supervisor.CreateClient();
@@ -97,15 +101,9 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         do
         {
             metrics = await probe.GetStringAsync("/metrics");
-            seen = (Sample(metrics, "supervisor_requests_in_flight", ""), Sample(metrics, "supervisor_requests_queued", ""));
+            seen = (PrometheusText.Sample(metrics, "supervisor_requests_in_flight", ""), PrometheusText.Sample(metrics, "supervisor_requests_queued", ""));
         }
         while (seen != (2, 1) && DateTime.UtcNow < deadline);
         Assert.Equal((2.0, 1.0), seen);
     }
-
-    // The sum of a metric's samples whose labels contain the given text.
-    private static double Sample(string metrics, string name, string label) =>
-        Regex.Matches(metrics, $@"(?m)^{name}(\{{.*\}})? (\S+)$")
-            .Where(match => match.Groups[1].Value.Contains(label, StringComparison.Ordinal))
-            .Sum(match => double.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -106,7 +106,8 @@ public sealed class RecyclingTests(ITestOutputHelper output)
     public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced_under_mixed_load_costing_only_what_it_held()
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--timeout", "2");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--timeout", "2", "--admin-bind", "127.0.0.1:0");
+        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", RecyclesTimeout)).Groups[1].Value);
         var victim = supervisor.BootedWorkerPids[0];
         var linesBefore = supervisor.LineCount;
         await using var load = MixedLoad.Start(supervisor.BaseAddress);
@@ -128,6 +129,11 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         output.WriteLine($"load: {load.Summary()}");
         // What the frozen worker held is lost with it, but for the GETs it never answered: those are sent again.
         load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, detectedAt));
+        // Counted as a timeout, not as a crash.
+        using var probe = new HttpClient { BaseAddress = admin, Timeout = RecyclesTimeout };
+        var metrics = await probe.GetStringAsync("/metrics");
+        Assert.Equal(1, PrometheusText.Sample(metrics, "supervisor_worker_replacements_total", "reason=\"timeout\""));
+        Assert.Equal(0, PrometheusText.Sample(metrics, "supervisor_worker_replacements_total", "reason=\"exited\""));
     }
 
     [Fact]

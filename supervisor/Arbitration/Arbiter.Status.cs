@@ -1,0 +1,35 @@
+using Supervisor.Control;
+
+namespace Supervisor.Arbitration;
+
+/// <summary><c>supervisor status</c>: every worker process the arbiter knows, and where it stands.</summary>
+internal sealed partial class Arbiter
+{
+    private PoolStatusReply DescribePool() => new(
+        Environment.ProcessId,
+        Cli.VersionInfo.Version,
+        _startedAt,
+        Now,
+        _slots.Count,
+        _servingGeneration,
+        _reload is { } reload ? $"generation {reload.Generation} booting{(_reloadPending ? "; another queued" : "")}"
+            : _reloadPending ? $"queued: {WhyReloadMustWait()}"
+            : "none",
+        _dispatcher.InFlight,
+        _dispatcher.Queued,
+        [.. _workers.OrderBy(w => w.Slot).ThenBy(w => w.StartedAt).Select(DescribeWorker)]);
+
+    private WorkerStatus DescribeWorker(Worker worker)
+    {
+        var (state, detail) = worker switch
+        {
+            { StopRequested: true } => ("stopping", worker.StopReason),
+            { ReadyAt: null } => ("booting", worker.Replaces is { } old ? $"to replace pid {old.Pid}" : null),
+            { InRotation: true, ReplacementBooting: true } => ("recycling", worker.RecycleReason),
+            { InRotation: true } => ("serving", null),
+            _ => ("ready", $"serves when all of generation {worker.Generation} are ready"),
+        };
+        return new WorkerStatus(worker.Slot, worker.Pid, worker.Generation, state, worker.StartedAt,
+            worker.Load.Given, worker.Load.InFlight, worker.Process.ResidentBytes(), detail);
+    }
+}
