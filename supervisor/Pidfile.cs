@@ -13,25 +13,37 @@ internal sealed class Pidfile : IDisposable
 
     private Pidfile(string path) => _path = path;
 
-    public static Pidfile? Create(string? path)
+    /// <param name="upgradingFrom">The supervisor a binary upgrade replaces: the file stays its own until <see cref="TakeOver"/>.</param>
+    public static Pidfile? Create(string? path, int? upgradingFrom = null)
     {
         if (path is null)
         {
             return null;
         }
-        if (ReadPid(path) is { } other && other != Environment.ProcessId && Directory.Exists($"/proc/{other}"))
+        var named = ReadPid(path);
+        if (named is { } other && other != Environment.ProcessId && other != upgradingFrom && Directory.Exists($"/proc/{other}"))
         {
             throw new UsageException($"--pidfile '{path}' names pid {other}, which is running; stop that supervisor, or remove the file if it is not one");
         }
+        var pidfile = new Pidfile(path);
+        if (named is null || named != upgradingFrom)
+        {
+            pidfile.TakeOver();
+        }
+        return pidfile;
+    }
+
+    /// <summary>Writes this process's pid: at start, or when a binary upgrade's new supervisor starts serving.</summary>
+    public void TakeOver()
+    {
         try
         {
-            File.WriteAllText(path, $"{Environment.ProcessId}\n");
+            File.WriteAllText(_path, $"{Environment.ProcessId}\n");
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"--pidfile '{path}' cannot be written ({exception.Message.TrimEnd('.')}); give a writable path");
+            throw new UsageException($"--pidfile '{_path}' cannot be written ({exception.Message.TrimEnd('.')}); give a writable path");
         }
-        return new Pidfile(path);
     }
 
     public void Dispose()

@@ -15,7 +15,7 @@ namespace Supervisor;
 /// public address before any worker exists (so a taken port leaves nothing behind), run the arbiter,
 /// then stop in order and clean up.
 /// </summary>
-internal static class SupervisorRun
+internal static partial class SupervisorRun
 {
     // A quick stop still lets workers run their shutdown hooks, briefly.
     private static readonly TimeSpan QuickStopTimeout = TimeSpan.FromSeconds(1);
@@ -70,9 +70,11 @@ internal static class SupervisorRun
         var log = errorLog.Logger;
         var events = Channel.CreateUnbounded<ArbiterEvent>(new UnboundedChannelOptions { SingleReader = true });
         using var signals = new SignalHandlers(events.Writer);
-        var serviceManager = SystemdNotify.FromEnvironment(warning => log.Warning("{Warning}", warning));
-        using var runDirectory = RunDirectory.Open(options.SocketDirectory);
-        using var pidfile = Pidfile.Create(options.Pidfile);
+        // Started by a binary upgrade (USR2): the sockets are the old supervisor's until this one serves.
+        var upgrading = UpgradeHandoverOfThisProcess();
+        var serviceManager = SystemdNotify.FromEnvironment(warning => log.Warning("{Warning}", warning), upgrading: upgrading is not null);
+        using var runDirectory = RunDirectory.Open(options.SocketDirectory, upgrading: upgrading is not null);
+        using var pidfile = Pidfile.Create(options.Pidfile, upgradingFrom: upgrading?.FromPid);
         log.Information("Starting supervisor {Version}", VersionInfo.Version);
         if (Native.InheritedSignals.TakenBack is { Count: > 0 } takenBack)
         {
@@ -103,23 +105,15 @@ internal static class SupervisorRun
 
         var current = new CurrentOptions(options);
         await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, log);
-        await ListenAsync(() => front.StartAsync(), options.Binds);
-        await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
-        foreach (var address in FrontDoor.ListeningAddresses(front, options.Binds, startup.Certificate is not null))
-        {
-            log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
-        }
         var health = new PoolHealth(TimeProvider.System);
         SupervisorMetrics.ObservePool(health, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
-        if (admin is not null)
+        var listeners = new Listeners(front, admin, options.Binds, startup.Certificate is not null, log);
+        if (upgrading is null)
         {
-            await ListenAsync(admin.StartAsync, [admin.Bind]);
+            await listeners.StartAsync();
         }
-        foreach (var address in admin?.Addresses ?? [])
-        {
-            log.Information("Health endpoints at: {Address} (GET /livez, /readyz, /metrics)", FrontDoor.Shown(address));
-        }
+        await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
         log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
 
         var hooks = new ArbiterHooks(
@@ -131,12 +125,25 @@ internal static class SupervisorRun
                 destinations.SetRequestTimeout(next.Options.RequestTimeout);
                 dispatcher.Configure(next.Options.WorkerConnections, next.Options.MaxQueue);
             },
-            ReopenLogs: logs.Reopen);
+            ReopenLogs: logs.Reopen,
+            PrepareUpgrade: () => listeners.Handover(runDirectory.CommandSocketPath),
+            FirstGenerationReady: () =>
+            {
+                if (upgrading is not null)
+                {
+                    _ = TakeOverAsync(upgrading, listeners, pidfile, events.Writer, log);
+                }
+            });
+        var upgrade = new BinaryUpgrade(events.Writer, TimeProvider.System);
         var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, TimeProvider.System);
-        var arbiter = new Arbiter(loaded, hooks, serviceManager, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
+        var arbiter = new Arbiter(loaded, hooks, serviceManager, upgrade, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
         commands.Stop();
         health.Stopping();
+        if (stop.HandedOver && admin is not null)
+        {
+            await admin.StopAsync(); // From now on the probes reach the new supervisor alone.
+        }
         serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");
 
         if (stop.ExitCode == ExitCodes.Success)
@@ -161,25 +168,16 @@ internal static class SupervisorRun
             : default;
         await StopFrontAsync(front, timeout, signals.QuickStopRequested);
         await WorkerShutdown.StopAsync(arbiter.Processes, timeout, log, QuickStopTimeout, signals.QuickStopRequested);
+        if (!stop.HandedOver)
+        {
+            UnixListenSockets.RemoveFiles(); // Handed over, they are the new supervisor's addresses.
+        }
         log.Information("Shutting down: Master");
         if (stop.ExitCode == ExitCodes.WorkerBootFailure)
         {
             log.Error("Reason: Worker failed to boot.");
         }
         return stop.ExitCode;
-    }
-
-    // A listener that cannot bind is told in the start's own words (in use, privileged port, foreign address).
-    private static async Task ListenAsync(Func<Task> start, IReadOnlyList<BindAddress> binds)
-    {
-        try
-        {
-            await start();
-        }
-        catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
-        {
-            throw ListenFailure.For(binds, exception);
-        }
     }
 
     // Closes the listeners at once; in-flight requests finish (their workers still run) until the timeout.

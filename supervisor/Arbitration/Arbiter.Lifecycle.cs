@@ -136,6 +136,7 @@ internal sealed partial class Arbiter
             _booted = true;
             _log.Information("All {Workers} workers ready", _slots.Count);
             _serviceManager.Ready(PoolStatus());
+            _hooks.FirstGenerationReady();
         }
     }
 

@@ -19,6 +19,7 @@ internal sealed partial class Arbiter
 
     private readonly ArbiterHooks _hooks;
     private readonly SystemdNotify _serviceManager;
+    private readonly BinaryUpgrade _upgrade;
     private readonly PoolHealth _health;
     private readonly WorkerLauncher _launcher;
     private readonly WorkerDispatcher _dispatcher;
@@ -40,6 +41,7 @@ internal sealed partial class Arbiter
         LoadedConfiguration configuration,
         ArbiterHooks hooks,
         SystemdNotify serviceManager,
+        BinaryUpgrade upgrade,
         PoolHealth health,
         WorkerLauncher launcher,
         WorkerDispatcher dispatcher,
@@ -51,6 +53,7 @@ internal sealed partial class Arbiter
         _configuration = configuration;
         _hooks = hooks;
         _serviceManager = serviceManager;
+        _upgrade = upgrade;
         _health = health;
         _launcher = launcher;
         _dispatcher = dispatcher;
@@ -112,6 +115,18 @@ internal sealed partial class Arbiter
             case Tick:
                 OnTick();
                 break;
+            case UpgradeExited exited:
+                OnUpgradeExited(exited);
+                break;
+            case TakeoverRequested takeover:
+                OnTakeoverRequested(takeover);
+                break;
+            case ServingAfterUpgrade serving:
+                OnServingAfterUpgrade(serving);
+                break;
+            case StopRequested stop:
+                _stop = stop.Reason;
+                break;
             case StatusRequested status:
                 status.Reply.TrySetResult(DescribePool());
                 break;
@@ -134,6 +149,7 @@ internal sealed partial class Arbiter
         _health.LoopTurned();
         KillWorkersPastBootTimeout();
         KillSilentWorkers();
+        KillLateUpgrade();
         ProbeWorkersWithoutHook();
         if (_ticks % 4 == 0)
         {
@@ -189,7 +205,7 @@ internal sealed partial class Arbiter
                 Scale(-1);
                 break;
             case SignalHandlers.SIGUSR2:
-                _log.Warning("Ignoring signal: {Signal}: the supervisor has no binary upgrade; to run a new supervisor binary, restart it (systemctl restart)", name);
+                OnUpgradeSignal(name);
                 break;
             case PosixSignal.SIGWINCH:
                 _log.Warning("Ignoring signal: {Signal}: the supervisor never runs detached; to stop the workers, stop the supervisor (TERM)", name);

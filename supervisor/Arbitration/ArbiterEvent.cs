@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Supervisor.Control;
 using Supervisor.Workers;
@@ -31,3 +32,15 @@ internal sealed record StatusRequested(TaskCompletionSource<PoolStatusReply> Rep
 
 /// <summary><c>supervisor reload</c>: a reload, as SIGHUP; with <paramref name="Wait"/> the reply is its result.</summary>
 internal sealed record ReloadRequested(TaskCompletionSource<ReloadReply> Reply, bool Wait) : ArbiterEvent;
+
+/// <summary>The supervisor a binary upgrade started has exited.</summary>
+internal sealed record UpgradeExited(Process Process, int ExitCode) : ArbiterEvent;
+
+/// <summary>The supervisor a binary upgrade started serves, and asks this one to hand over and stop.</summary>
+internal sealed record TakeoverRequested(int Pid, TaskCompletionSource<TakeoverReply> Reply) : ArbiterEvent;
+
+/// <summary>A supervisor started by a binary upgrade serves the handed-over sockets; <paramref name="HandedOver"/> if the old one agreed.</summary>
+internal sealed record ServingAfterUpgrade(int FromPid, bool HandedOver) : ArbiterEvent;
+
+/// <summary>Something outside the loop cannot go on (a handed-over socket that cannot be served): stop.</summary>
+internal sealed record StopRequested(StopReason Reason) : ArbiterEvent;

@@ -58,15 +58,31 @@ internal static class SupervisorClient
         }
     }
 
+    /// <summary>A binary upgrade's new supervisor asks the old one to hand over: null when it did, else why not.</summary>
+    public static async Task<string?> RequestTakeoverAsync(string socketPath, TimeSpan timeout)
+    {
+        try
+        {
+            var reply = await AskAsync(socketPath, new CommandRequest(CommandProtocol.Takeover, Pid: Environment.ProcessId), timeout,
+                $"no answer within {timeout.TotalSeconds:0} s from the supervisor at '{socketPath}'");
+            var answer = CommandProtocol.Read<TakeoverReply>(reply) ?? throw Unexpected(reply);
+            return answer.Accepted ? null : answer.Message;
+        }
+        catch (ClientFailure failure)
+        {
+            return failure.Message;
+        }
+    }
+
     /// <summary>The command socket of the one supervisor the options name, or the only one this user runs.</summary>
     public static string Locate(string? socketDirectory, string? pidfile)
     {
         if (socketDirectory is not null)
         {
-            var socket = Path.Combine(Path.GetFullPath(socketDirectory), CommandProtocol.SocketName);
-            return File.Exists(socket)
-                ? socket
-                : throw new ClientFailure($"no command socket in --socket-dir '{socketDirectory}': give the --socket-dir the supervisor runs with");
+            // Its own, or during a binary upgrade the new supervisor's (in a directory inside it), newest first.
+            var sockets = RunDirectory.CommandSocketsIn(Path.GetFullPath(socketDirectory));
+            return sockets.FirstOrDefault(RunDirectory.Answers) ?? (sockets.Count > 0 ? sockets[0] : null)
+                ?? throw new ClientFailure($"no command socket in --socket-dir '{socketDirectory}': give the --socket-dir the supervisor runs with");
         }
         var where = string.Join(", ", RunDirectory.FreshParents());
         if (pidfile is not null)

@@ -21,7 +21,8 @@ internal sealed class SupervisorCommand
 
         Signals: TERM graceful stop; INT, QUIT quick stop; HUP reload (config file and app from disk, a new
         generation of workers swapped in when all are ready, abandoned if any fails to boot); TTIN / TTOU one
-        worker more / fewer; USR1 reopen log files.
+        worker more / fewer; USR1 reopen log files; USR2 binary upgrade (a new supervisor from the binary on
+        disk takes the listening sockets once its workers are ready; the old one drains).
         A running supervisor answers `supervisor status` (its workers, their requests and memory) and
         `supervisor reload [--wait]` (a SIGHUP that can wait for the result) on its command socket.
         Exit codes: 0 clean stop; 1 run-time failure (address in use, ...); 2 bad command line or configuration;

@@ -13,7 +13,7 @@ internal abstract record BindAddress
 {
     public const int DefaultPort = 8000;
 
-    private const string CleartextHttp2Prefix = "h2c:";
+    public const string CleartextHttp2Prefix = "h2c:";
 
     /// <summary>
     /// HTTP/2 without TLS, with prior knowledge (RFC 9113 §3.3), and nothing else: what gRPC clients and

@@ -51,6 +51,15 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
             }
             effective[Settings.Bind] = new EffectiveSetting(Settings.Bind, passed, new SettingSource(SourceKind.SocketActivation, "$LISTEN_FDS"));
         }
+        if (UpgradeHandover.FromEnvironment(environment) is { } handover)
+        {
+            var source = new SettingSource(SourceKind.Upgrade, $"${UpgradeHandover.Variable}");
+            effective[Settings.Bind] = new EffectiveSetting(Settings.Bind, handover.Binds.ToList<BindAddress>(), source);
+            if (handover.AdminBind is { } admin)
+            {
+                effective[Settings.AdminBind] = new EffectiveSetting(Settings.AdminBind, admin, source);
+            }
+        }
         return Build([.. Settings.All.Select(setting => effective[setting])], configFile, warnings);
     }
 
@@ -149,7 +158,7 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         var byVariable = Settings.All.Where(s => s.HasEnvironmentVariable).ToDictionary(s => s.EnvironmentVariable, StringComparer.Ordinal);
         foreach (var (name, text) in environment)
         {
-            if (!name.StartsWith("SUPERVISOR_", StringComparison.Ordinal) || name == CommandArgsVariable || WorkerVariables.Contains(name))
+            if (!name.StartsWith("SUPERVISOR_", StringComparison.Ordinal) || name is CommandArgsVariable or UpgradeHandover.Variable || WorkerVariables.Contains(name))
             {
                 continue;
             }
@@ -187,7 +196,7 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         }
         if (values.Get(Settings.AdminBind) is { } admin)
         {
-            if (admin is FdBind || admin.CleartextHttp2)
+            if ((admin is FdBind && effective.First(setting => setting.Setting == Settings.AdminBind).Source.Kind != SourceKind.Upgrade) || admin.CleartextHttp2)
             {
                 throw new UsageException($"--admin-bind {admin}: give HOST:PORT or unix:PATH");
             }

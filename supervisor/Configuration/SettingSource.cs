@@ -20,6 +20,9 @@ internal enum SourceKind
 
     /// <summary>The listening sockets systemd passed (LISTEN_FDS): they replace --bind, whatever gave it.</summary>
     SocketActivation,
+
+    /// <summary>The listening sockets a supervisor upgrading itself (USR2) handed over: they replace --bind and --admin-bind.</summary>
+    Upgrade,
 }
 
 /// <summary>Where a value came from, precisely enough to find it: <c>--workers</c>, <c>/etc/app.json: "workers"</c>, <c>$WEB_CONCURRENCY</c>.</summary>

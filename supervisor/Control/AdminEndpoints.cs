@@ -16,7 +16,11 @@ namespace Supervisor.Control;
 /// </summary>
 internal sealed class AdminEndpoints : IAsyncDisposable
 {
+    // Kestrel's default: probes come one at a time.
+    private const int ProbeBacklog = 512;
+
     private readonly WebApplication _app;
+    private bool _stopped;
 
     private AdminEndpoints(WebApplication app, BindAddress bind)
     {
@@ -35,7 +39,7 @@ internal sealed class AdminEndpoints : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            FrontDoor.Listen(kestrel, bind, certificate: null, new CleartextHttp2Listeners());
+            FrontDoor.Listen(kestrel, bind, certificate: null, new CleartextHttp2Listeners(), ProbeBacklog);
         });
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(SupervisorMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
@@ -65,9 +69,19 @@ internal sealed class AdminEndpoints : IAsyncDisposable
     private static IResult Answer(string? failure, string success) =>
         failure is null ? Results.Text(success + "\n") : Results.Text(failure + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);
 
+    /// <summary>Stops listening; the supervisor that took over answers the probes.</summary>
+    public async Task StopAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            await _app.StopAsync();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
+        await StopAsync();
         await _app.DisposeAsync();
     }
 }

@@ -19,6 +19,9 @@ internal static class CommandProtocol
     public const string Status = "status";
     public const string Reload = "reload";
 
+    /// <summary>From the supervisor a binary upgrade started, once it serves: this one hands over and stops.</summary>
+    public const string Takeover = "takeover";
+
     public static string Write<T>(T value) => JsonSerializer.Serialize(value, typeof(T), CommandJson.Default);
 
     /// <summary>Null when the text is not JSON of that shape.</summary>
@@ -38,7 +41,8 @@ internal static class CommandProtocol
 
 /// <param name="Command"><see cref="CommandProtocol.Status"/> or <see cref="CommandProtocol.Reload"/>.</param>
 /// <param name="Wait">For a reload: answer with its result rather than as soon as it is requested.</param>
-internal sealed record CommandRequest(string Command, bool Wait = false);
+/// <param name="Pid">For a takeover: the new supervisor's pid.</param>
+internal sealed record CommandRequest(string Command, bool Wait = false, int? Pid = null);
 
 /// <summary>The pool as the arbiter's loop saw it at one turn.</summary>
 internal sealed record PoolStatusReply(
@@ -80,6 +84,9 @@ internal sealed record ReloadReply(string Result, int Generation, string Message
     public const string Stopping = "stopping";
 }
 
+/// <summary>Whether the supervisor being upgraded handed over: it does only to the one it started.</summary>
+internal sealed record TakeoverReply(bool Accepted, string Message);
+
 /// <summary>Any request the supervisor could not take: malformed, unknown, or arriving as it stops.</summary>
 internal sealed record ErrorReply(string Error);
 
@@ -87,5 +94,6 @@ internal sealed record ErrorReply(string Error);
 [JsonSerializable(typeof(CommandRequest))]
 [JsonSerializable(typeof(PoolStatusReply))]
 [JsonSerializable(typeof(ReloadReply))]
+[JsonSerializable(typeof(TakeoverReply))]
 [JsonSerializable(typeof(ErrorReply))]
 internal sealed partial class CommandJson : JsonSerializerContext;

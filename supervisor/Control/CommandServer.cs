@@ -130,11 +130,15 @@ internal sealed class CommandServer : IAsyncDisposable
                 case CommandProtocol.Status:
                     var status = new TaskCompletionSource<PoolStatusReply>(TaskCreationOptions.RunContinuationsAsynchronously);
                     _events.TryWrite(new StatusRequested(status));
-                    return CommandProtocol.Write(await status.Task.WaitAsync(_stopping.Token));
+                    return CommandProtocol.Write(await AnsweredAsync(status.Task));
                 case CommandProtocol.Reload:
                     var reload = new TaskCompletionSource<ReloadReply>(TaskCreationOptions.RunContinuationsAsynchronously);
                     _events.TryWrite(new ReloadRequested(reload, request.Wait));
-                    return CommandProtocol.Write(await reload.Task.WaitAsync(_stopping.Token));
+                    return CommandProtocol.Write(await AnsweredAsync(reload.Task));
+                case CommandProtocol.Takeover when request.Pid is { } pid:
+                    var takeover = new TaskCompletionSource<TakeoverReply>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _events.TryWrite(new TakeoverRequested(pid, takeover));
+                    return CommandProtocol.Write(await AnsweredAsync(takeover.Task));
                 default:
                     return CommandProtocol.Write(new ErrorReply($"unknown request '{Truncated(line)}': expected {{\"command\": \"status\"}} or {{\"command\": \"reload\", \"wait\": true}}"));
             }
@@ -144,6 +148,19 @@ internal sealed class CommandServer : IAsyncDisposable
             return request?.Command == CommandProtocol.Reload
                 ? CommandProtocol.Write(new ReloadReply(ReloadReply.Stopping, 0, "the supervisor is stopping"))
                 : CommandProtocol.Write(new ErrorReply("the supervisor is stopping"));
+        }
+    }
+
+    // The arbiter's answer; one it gave in its last turn (a takeover ends the loop) still counts once it stops.
+    private async Task<T> AnsweredAsync<T>(Task<T> answer)
+    {
+        try
+        {
+            return await answer.WaitAsync(_stopping.Token);
+        }
+        catch (OperationCanceledException) when (answer.IsCompletedSuccessfully)
+        {
+            return answer.Result;
         }
     }
 

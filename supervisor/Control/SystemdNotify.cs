@@ -15,6 +15,8 @@ namespace Supervisor.Control;
 /// <code>
 ///   Starting --Ready--> Ready --Reloading--> Reloading --Ready--> Ready
 ///       \________________\_________________________\__Stopping--> Stopping (final)
+///   AwaitingTakeover --TookOver--> Ready          (a supervisor started by a binary upgrade: silent until then)
+///   Ready/Reloading --HandOver--> HandedOver      (final: MAINPID= names the new supervisor; silent after)
 /// </code>
 /// READY=1 is sent once per arrival in Ready: when the first generation serves, and when a reload has
 /// ended (completed, abandoned or refused). RELOADING=1 carries MONOTONIC_USEC, as systemd asks of a
@@ -31,26 +33,34 @@ internal sealed class SystemdNotify
     public static readonly IReadOnlyList<string> Variables =
         ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
 
-    private enum State { Starting, Ready, Reloading, Stopping }
+    /// <summary>
+    /// Of those, what a supervisor started by a binary upgrade must not see either: the sockets are
+    /// handed to it by descriptor, and it is the watchdog's pid only once systemd knows it as the main one.
+    /// </summary>
+    public static readonly IReadOnlyList<string> MeantForThisProcess = ["WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
+
+    private enum State { Starting, Ready, Reloading, Stopping, AwaitingTakeover, HandedOver }
 
     private readonly ISystemdNotifier _notifier;
     private readonly TimeSpan? _watchdogInterval;
     private readonly Action<string> _warn;
-    private State _state = State.Starting;
+    private State _state;
     private string? _status;
     private long _lastWatchdog;
     private bool _warned;
 
-    public SystemdNotify(ISystemdNotifier notifier, TimeSpan? watchdogInterval, Action<string> warn)
+    /// <param name="upgrading">Started by a binary upgrade: silent until <see cref="TookOver"/>, since systemd hears only its main pid.</param>
+    public SystemdNotify(ISystemdNotifier notifier, TimeSpan? watchdogInterval, Action<string> warn, bool upgrading = false)
     {
         _notifier = notifier;
         _watchdogInterval = watchdogInterval;
         _warn = warn;
+        _state = upgrading ? State.AwaitingTakeover : State.Starting;
     }
 
     /// <summary>From the environment systemd gave the supervisor (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID).</summary>
-    public static SystemdNotify FromEnvironment(Action<string> warn) =>
-        new(new SystemdNotifier(), WatchdogInterval(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"), Environment.ProcessId), warn);
+    public static SystemdNotify FromEnvironment(Action<string> warn, bool upgrading) =>
+        new(new SystemdNotifier(), WatchdogInterval(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"), Environment.ProcessId), warn, upgrading);
 
     /// <summary>The watchdog's interval, when it is meant for this process (sd_watchdog_enabled(3)).</summary>
     public static TimeSpan? WatchdogInterval(string? microseconds, string? forPid, int ownPid)
@@ -99,7 +109,7 @@ internal sealed class SystemdNotify
     /// <summary>The stop has begun; nothing but STATUS follows.</summary>
     public void Stopping(string status)
     {
-        if (_state != State.Stopping)
+        if (_state is not (State.Stopping or State.HandedOver))
         {
             _state = State.Stopping;
             Send("STOPPING=1", status);
@@ -112,6 +122,23 @@ internal sealed class SystemdNotify
         {
             Send(null, status);
         }
+    }
+
+    /// <summary>The upgrade's new supervisor: the old one has made it systemd's main pid, and it serves.</summary>
+    public void TookOver(string status)
+    {
+        if (_state == State.AwaitingTakeover)
+        {
+            _state = State.Ready;
+            Send("READY=1", status);
+        }
+    }
+
+    /// <summary>The supervisor an upgrade replaces: systemd's main pid becomes <paramref name="pid"/>, and this one says no more.</summary>
+    public void HandOver(int pid)
+    {
+        Send($"MAINPID={pid}", null);
+        _state = State.HandedOver;
     }
 
     /// <summary>Called by every turn of the arbiter's loop: WATCHDOG=1 twice per interval, as sd_watchdog_enabled(3) advises.</summary>
@@ -132,13 +159,14 @@ internal sealed class SystemdNotify
 
     private void Send(string? fields, string? status)
     {
-        if (!_notifier.IsEnabled)
-        {
-            return;
-        }
         if (status is not null)
         {
             _status = status;
+        }
+        // Before the takeover systemd hears only the old supervisor; after the handover, only the new one.
+        if (!_notifier.IsEnabled || _state is State.AwaitingTakeover or State.HandedOver)
+        {
+            return;
         }
         var message = (fields, status) switch
         {

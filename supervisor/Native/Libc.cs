@@ -27,11 +27,22 @@ internal static partial class Libc
     /// passed would otherwise be inherited by every worker, and keep accepting connections into a
     /// backlog nobody reads after the supervisor is gone. False if it is not an open descriptor.
     /// </summary>
-    public static bool SetCloseOnExec(int descriptor)
+    public static bool SetCloseOnExec(int descriptor) => SetCloseOnExec(descriptor, true);
+
+    /// <summary>Sets or clears close-on-exec: cleared, the next process started inherits the descriptor. False if it is not open.</summary>
+    public static bool SetCloseOnExec(int descriptor, bool closeOnExec)
     {
         const int GetDescriptorFlags = 1, SetDescriptorFlags = 2, CloseOnExec = 1;
         var flags = fcntl(descriptor, GetDescriptorFlags, 0);
-        return flags >= 0 && fcntl(descriptor, SetDescriptorFlags, flags | CloseOnExec) == 0;
+        return flags >= 0 && fcntl(descriptor, SetDescriptorFlags, closeOnExec ? flags | CloseOnExec : flags & ~CloseOnExec) == 0;
+    }
+
+    /// <summary>A new descriptor for the same open socket or file, close-on-exec (F_DUPFD_CLOEXEC).</summary>
+    public static int DuplicateCloseOnExec(int descriptor)
+    {
+        const int DuplicateWithCloseOnExec = 1030, LowestNew = 3;
+        var duplicate = fcntl(descriptor, DuplicateWithCloseOnExec, LowestNew);
+        return duplicate >= 0 ? duplicate : throw new IOException($"cannot duplicate descriptor {descriptor} (errno {Marshal.GetLastPInvokeError()})");
     }
 
     /// <summary>Creates a directory, failing if anything (a file, a symlink, a directory) already has that name.</summary>

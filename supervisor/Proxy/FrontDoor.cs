@@ -54,7 +54,7 @@ internal static class FrontDoor
             ApplyLimits(kestrel.Limits, options);
             foreach (var bind in options.Binds)
             {
-                Listen(kestrel, bind, certificate, cleartextHttp2);
+                Listen(kestrel, bind, certificate, cleartextHttp2, options.Backlog);
             }
         });
 
@@ -141,7 +141,7 @@ internal static class FrontDoor
         var inherited = new Dictionary<string, int>();
         foreach (var fd in binds.OfType<FdBind>())
         {
-            inherited.TryAdd($"{(https ? "https" : "http")}://{InheritedSocketAddress(fd.Descriptor)}", fd.Descriptor);
+            inherited.TryAdd($"{(https ? "https" : "http")}://{Native.ListeningSockets.AddressOf(fd.Descriptor) ?? "?"}", fd.Descriptor);
         }
         foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
@@ -157,18 +157,6 @@ internal static class FrontDoor
     /// <summary>A Kestrel address as Gunicorn writes it: <c>unix:/path</c>, not <c>http://unix:/path</c>.</summary>
     public static string Shown(string address) =>
         address.StartsWith("http://unix:", StringComparison.Ordinal) ? address["http://".Length..] : address;
-
-    // The address an inherited socket listens on, as getsockname tells it; the socket stays the listener's.
-    private static string InheritedSocketAddress(int descriptor)
-    {
-        using var socket = new Socket(new System.Net.Sockets.SafeSocketHandle(descriptor, ownsHandle: false));
-        return socket.LocalEndPoint switch
-        {
-            IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"[{ip.Address}]:{ip.Port}",
-            UnixDomainSocketEndPoint unix => $"unix:{unix}",
-            var other => other?.ToString() ?? "?",
-        };
-    }
 
     private static void ApplyLimits(KestrelServerLimits limits, SupervisorOptions options)
     {
@@ -284,7 +272,7 @@ internal static class FrontDoor
         !context.Response.HasStarted
         && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException };
 
-    internal static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2)
+    internal static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2, int backlog)
     {
         Action<ListenOptions> configure = listen =>
         {
@@ -303,7 +291,7 @@ internal static class FrontDoor
         {
             case UnixBind unix:
                 RemoveStaleUnixSocket(unix.Path);
-                kestrel.ListenUnixSocket(unix.Path, configure);
+                kestrel.ListenHandle((ulong)UnixListenSockets.Bind(unix.Path, backlog), configure);
                 break;
             case TcpBind { Host: "localhost", Port: > 0 } tcp:
                 kestrel.ListenLocalhost(tcp.Port, configure);

@@ -43,8 +43,9 @@ internal sealed partial class RunDirectory : IDisposable
     public IReadOnlyList<string> RemovedAbandonedDirectories { get; private init; } = [];
 
     /// <summary>Opens the directory <c>--socket-dir</c> names, or creates a fresh one when it names none.</summary>
-    public static RunDirectory Open(string? requested) =>
-        requested is null ? CreateFresh() : OpenRequested(requested);
+    /// <param name="upgrading">Started by a binary upgrade: the supervisor it replaces still uses its directory.</param>
+    public static RunDirectory Open(string? requested, bool upgrading = false) =>
+        requested is null ? CreateFresh() : OpenRequested(requested, upgrading);
 
     /// <summary>The socket of the worker called <paramref name="workerKey"/>; the key doubles as the proxy's host name.</summary>
     public string WorkerSocketPath(string workerKey) =>
@@ -124,13 +125,38 @@ internal sealed partial class RunDirectory : IDisposable
         return found;
     }
 
-    private static RunDirectory CreateFresh()
+    private static RunDirectory CreateFresh() => CreateFreshIn(FreshParent(), "the default socket directory");
+
+    private static RunDirectory CreateFreshIn(string parent, string what)
     {
-        var parent = FreshParent();
         var removed = RemoveAbandoned(parent);
         var path = Path.Combine(parent, $"{FreshDirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
-        CreatePrivate(path, "the default socket directory");
+        if (path.Length > MaxDirectoryPathLength)
+        {
+            throw new UsageException($"{what} '{path}' is too long for Unix socket paths ({path.Length} > {MaxDirectoryPathLength} characters); choose a shorter --socket-dir");
+        }
+        CreatePrivate(path, what);
         return new RunDirectory(path, createdByUs: true) { RemovedAbandonedDirectories = removed };
+    }
+
+    /// <summary>
+    /// The live supervisors' command sockets in a --socket-dir: its own, and those of supervisors started
+    /// there by a binary upgrade (each in a directory of its own inside it), newest first.
+    /// </summary>
+    public static IReadOnlyList<string> CommandSocketsIn(string socketDirectory)
+    {
+        var candidates = new List<string> { Path.Combine(socketDirectory, Control.CommandProtocol.SocketName) };
+        try
+        {
+            candidates.AddRange(Directory.EnumerateDirectories(socketDirectory, FreshDirectoryPrefix + "*")
+                .Select(directory => Path.Combine(directory, Control.CommandProtocol.SocketName)));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+        }
+        return [.. candidates
+            .Where(socket => Libc.GetPathStatus(socket) is { IsSocket: true } status && status.OwnerId == Libc.EffectiveUserId)
+            .OrderByDescending(File.GetLastWriteTimeUtc)];
     }
 
     /// <summary>
@@ -181,7 +207,7 @@ internal sealed partial class RunDirectory : IDisposable
         return !Directory.Exists(path);
     }
 
-    private static RunDirectory OpenRequested(string path)
+    private static RunDirectory OpenRequested(string path, bool upgrading)
     {
         if (path.Length > MaxDirectoryPathLength)
         {
@@ -194,6 +220,11 @@ internal sealed partial class RunDirectory : IDisposable
         }
         EnsurePrivate(path, status, "--socket-dir");
         var directory = new RunDirectory(path, createdByUs: false);
+        if (upgrading && directory.IsControlSocketLive())
+        {
+            // The supervisor being replaced serves from this directory until it has drained.
+            return CreateFreshIn(path, "--socket-dir");
+        }
         directory.ClearStaleSockets();
         return directory;
     }
@@ -249,16 +280,19 @@ internal sealed partial class RunDirectory : IDisposable
         }
     }
 
-    private bool IsControlSocketLive()
+    private bool IsControlSocketLive() => Answers(ControlSocketPath);
+
+    /// <summary>Whether a process accepts connections on the Unix socket at <paramref name="socketPath"/>: a live supervisor, not a file one left behind.</summary>
+    public static bool Answers(string socketPath)
     {
-        if (Libc.GetPathStatus(ControlSocketPath) is not { IsSocket: true })
+        if (Libc.GetPathStatus(socketPath) is not { IsSocket: true })
         {
             return false;
         }
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            probe.Connect(new UnixDomainSocketEndPoint(ControlSocketPath));
+            probe.Connect(new UnixDomainSocketEndPoint(socketPath));
             return true;
         }
         catch (SocketException)

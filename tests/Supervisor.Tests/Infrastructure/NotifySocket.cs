@@ -41,7 +41,7 @@ internal sealed class NotifySocket : IAsyncDisposable
         }
     }
 
-    /// <summary>The next message that changes the state (READY=1, RELOADING=1, STOPPING=1), skipping STATUS and WATCHDOG alone.</summary>
+    /// <summary>The next message that changes the state (READY=1, RELOADING=1, STOPPING=1, MAINPID=), skipping STATUS and WATCHDOG alone.</summary>
     public async Task<string> NextStateAsync(TimeSpan timeout)
     {
         using var deadline = new CancellationTokenSource(timeout);
@@ -58,13 +58,13 @@ internal sealed class NotifySocket : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new TimeoutException($"No READY, RELOADING or STOPPING came within {timeout.TotalSeconds:0} s; received: {string.Join(" | ", Received)}");
+            throw new TimeoutException($"No READY, RELOADING, STOPPING or MAINPID came within {timeout.TotalSeconds:0} s; received: {string.Join(" | ", Received)}");
         }
     }
 
     /// <summary>The state field of a message ("READY=1"), or null when it has none.</summary>
     public static string? StateOf(string message) =>
-        message.Split('\n').FirstOrDefault(field => field is "READY=1" or "RELOADING=1" or "STOPPING=1");
+        message.Split('\n').FirstOrDefault(field => field is "READY=1" or "RELOADING=1" or "STOPPING=1" || field.StartsWith("MAINPID=", StringComparison.Ordinal));
 
     public static string? Field(string message, string name) =>
         message.Split('\n').FirstOrDefault(field => field.StartsWith(name + "=", StringComparison.Ordinal))?[(name.Length + 1)..];

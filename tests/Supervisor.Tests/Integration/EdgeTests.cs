@@ -83,7 +83,7 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("203.0.113.9", (await WhoAmI.GetAsync(overIpv6, Forward("203.0.113.9", "https", "shop.example"))).RemoteAddress);
 
         // A client on the Unix socket is a local proxy, trusted too.
-        using var overUnix = UnixSocketClient(socketPath);
+        using var overUnix = LoopbackClient.OverUnixSocket(socketPath);
         var forwarded = await WhoAmI.GetAsync(overUnix, Forward("198.51.100.7", "https", "shop.example"));
         Assert.Equal(("198.51.100.7", "https", "shop.example"), (forwarded.RemoteAddress, forwarded.Scheme, forwarded.Host));
 
@@ -105,25 +105,6 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
         // A client's own chain is believed to its start: every peer is a trusted proxy.
         Assert.Equal("6.6.6.6", (await WhoAmI.GetAsync(anyone, Forward("6.6.6.6, 198.51.100.7", "http", "x"))).RemoteAddress);
     }
-
-    private static HttpClient UnixSocketClient(string path) => new(new SocketsHttpHandler
-    {
-        ConnectCallback = async (_, cancellationToken) =>
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        },
-    })
-    { BaseAddress = new Uri("http://localhost/"), Timeout = TimeSpan.FromSeconds(30) };
 
     [Fact]
     public async Task With_one_connection_per_worker_requests_wait_in_the_queue_and_get_503_beyond_it()

@@ -79,4 +79,34 @@ public sealed class BindAddressTests
         var passed = SocketActivation.PassedSockets(new Dictionary<string, string> { ["LISTEN_FDS"] = count, ["LISTEN_PID"] = pid }, ownPid: 4242);
         Assert.Equal(binds, passed is null ? null : string.Join(' ', passed));
     }
+
+    [Fact]
+    public void An_upgrade_handover_reads_back_what_was_written()
+    {
+        var handover = new UpgradeHandover(4242, "/run/myapi/sockets/command.sock",
+            [new FdBind(15), new FdBind(16) { CleartextHttp2 = true }], new FdBind(17));
+
+        var text = handover.ToString();
+
+        Assert.Equal("from=4242;socket=/run/myapi/sockets/command.sock;bind=15,h2c:16;admin=17", text);
+        var read = UpgradeHandover.Parse(text);
+        Assert.Equal((4242, handover.CommandSocket, "fd://15 h2c:fd://16", "fd://17"),
+            (read.FromPid, read.CommandSocket, string.Join(' ', read.Binds), read.AdminBind?.ToString()));
+    }
+
+    [Theory]
+    [InlineData("from=4242;socket=/s;bind=")] // no socket to serve
+    [InlineData("socket=/s;bind=3")]
+    [InlineData("from=4242;bind=3")]
+    [InlineData("from=4242;socket=/s;bind=2")] // stderr is not a listening socket
+    [InlineData("from=4242;socket=/s;bind=3;bind=4")]
+    [InlineData("from=x;socket=/s;bind=3")]
+    [InlineData("from=4242;socket=/s;bind=3;admin=h2c:4")]
+    [InlineData("3,4")]
+    public void A_handover_the_supervisor_did_not_write_is_refused_naming_the_variable(string text)
+    {
+        var refused = Assert.Throws<Supervisor.Cli.UsageException>(() => UpgradeHandover.Parse(text));
+        Assert.Contains("$SUPERVISOR_UPGRADE=", refused.Message);
+        Assert.Contains("never by hand", refused.Message);
+    }
 }

@@ -298,6 +298,17 @@ public sealed class ConfigurationLoaderTests : IDisposable
     private static string SourceOf(LoadedConfiguration loaded, Setting setting) =>
         loaded.Settings.Single(s => s.Setting == setting).Source.Where;
 
+    [Fact]
+    public void A_supervisor_started_by_an_upgrade_serves_the_sockets_handed_over_in_place_of_its_binds()
+    {
+        var loaded = Load(["--app", _app, "--bind", "127.0.0.1:8000", "--admin-bind", "127.0.0.1:9000"],
+            new Dictionary<string, string> { ["SUPERVISOR_UPGRADE"] = "from=4242;socket=/run/x/command.sock;bind=15,16;admin=17" });
+
+        Assert.Equal("fd://15 fd://16", string.Join(' ', loaded.Options.Binds));
+        Assert.Equal("fd://17", loaded.Options.AdminBind?.ToString());
+        Assert.Empty(loaded.Warnings); // The variable is the supervisor's own, not a misspelt setting.
+    }
+
     private string WriteConfig(string content)
     {
         var path = Path.Combine(_folder, $"config-{Guid.NewGuid():N}.json");

@@ -1,0 +1,87 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Supervisor.Configuration;
+using Supervisor.Control;
+using Supervisor.Native;
+using Supervisor.Proxy;
+
+namespace Supervisor;
+
+/// <summary>
+/// The supervisor's listening sockets: the public front and the health endpoints. Started once (at
+/// start, or when a binary upgrade's new supervisor takes over), announced in Gunicorn's words, and
+/// handed over, by descriptor, to the supervisor a binary upgrade starts.
+/// </summary>
+internal sealed class Listeners(WebApplication front, AdminEndpoints? admin, IReadOnlyList<BindAddress> binds, bool https, Serilog.ILogger log)
+{
+    public async Task StartAsync()
+    {
+        await ListenAsync(() => front.StartAsync(), binds);
+        foreach (var address in FrontDoor.ListeningAddresses(front, binds, https))
+        {
+            log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
+        }
+        if (admin is null)
+        {
+            return;
+        }
+        await ListenAsync(admin.StartAsync, [admin.Bind]);
+        foreach (var address in admin.Addresses)
+        {
+            log.Information("Health endpoints at: {Address} (GET /livez, /readyz, /metrics)", FrontDoor.Shown(address));
+        }
+    }
+
+    /// <summary>What a new supervisor needs to serve in this one's place: each listening socket by descriptor, and where to say it serves.</summary>
+    public UpgradeHandover Handover(string commandSocket)
+    {
+        var cleartextHttp2 = front.Services.GetRequiredService<CleartextHttp2Listeners>();
+        var frontBinds = SocketsOf(AddressesOf(front.Services)).Select(socket => socket.Bind with { CleartextHttp2 = cleartextHttp2.Serves(socket.Address) }).ToList();
+        var adminBind = admin is null ? null : SocketsOf(admin.Addresses.ToList()).Single().Bind;
+        return new UpgradeHandover(Environment.ProcessId, commandSocket, frontBinds, adminBind);
+    }
+
+    // A listener that cannot bind is told in the start's own words (in use, privileged port, foreign address).
+    private static async Task ListenAsync(Func<Task> start, IReadOnlyList<BindAddress> binds)
+    {
+        try
+        {
+            await start();
+        }
+        catch (Exception exception) when (exception is AddressInUseException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw ListenFailure.For(binds, exception);
+        }
+    }
+
+    private static List<string> AddressesOf(IServiceProvider services) =>
+        [.. services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+
+    // Kestrel's addresses (http://127.0.0.1:8000, http://unix:/path, http://localhost:8000 for both
+    // loopbacks) matched with the descriptors of the sockets that listen there.
+    private static List<(string Address, FdBind Bind)> SocketsOf(IReadOnlyList<string> addresses)
+    {
+        var wanted = addresses.ToDictionary(address => address, SocketAddresses);
+        var found = ListeningSockets.Find([.. wanted.Values.SelectMany(socketAddresses => socketAddresses)]);
+        var sockets = new List<(string, FdBind)>();
+        foreach (var (address, socketAddresses) in wanted)
+        {
+            var descriptors = socketAddresses.Where(found.ContainsKey).Select(socketAddress => found[socketAddress]).ToList();
+            if (descriptors.Count == 0)
+            {
+                throw new IOException($"no listening socket of this process is at {address}");
+            }
+            sockets.AddRange(descriptors.Select(descriptor => (address, new FdBind(descriptor))));
+        }
+        return sockets;
+    }
+
+    private static string[] SocketAddresses(string address)
+    {
+        var withoutScheme = address[(address.IndexOf("://", StringComparison.Ordinal) + 3)..].TrimEnd('/');
+        return withoutScheme.StartsWith("localhost:", StringComparison.Ordinal)
+            ? [$"127.0.0.1:{withoutScheme["localhost:".Length..]}", $"[::1]:{withoutScheme["localhost:".Length..]}"]
+            : [withoutScheme];
+    }
+}

@@ -1,0 +1,111 @@
+using System.Net;
+using Supervisor.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Supervisor.Tests.Integration;
+
+/// <summary>
+/// USR2, Gunicorn's binary upgrade, as an operator runs it: a supervisor installed in a directory of its
+/// own, a new build put in its place, <c>kill -USR2</c>, under traffic of every kind. A broken build
+/// changes nothing; a good one serves the same addresses (TCP, unix:, the health endpoints) from a new
+/// process, and the old one drains and exits without failing a request.
+/// </summary>
+public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private readonly string _scratch = Directory.CreateTempSubdirectory("sup-upgrade-").FullName;
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    [Fact]
+    public async Task Usr2_under_mixed_load_hands_the_sockets_to_the_binary_on_disk_and_a_broken_build_changes_nothing()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var installed = Install(artifacts.Supervisor);
+        var pidfile = Path.Combine(_scratch, "supervisor.pid");
+        var socketDirectory = Path.Combine(_scratch, "run");
+        var unixFront = Path.Combine(_scratch, "front.sock");
+        await using var notify = NotifySocket.Open();
+        // Started as an operator starts it, from the installed path: the path USR2 starts again.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
+            ["--workers", "2", "--pid", pidfile, "--socket-dir", socketDirectory, "--bind", $"unix:{unixFront}", "--admin-bind", "127.0.0.1:0"],
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path },
+            launcher: ["sh", "-c", $"shift; exec '{installed}' \"$@\"", "sh"]);
+        var old = supervisor.Pid;
+        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET", Timeout)).Groups[1].Value);
+        Assert.Equal("READY=1", NotifySocket.StateOf(await notify.NextStateAsync(Timeout)));
+        int? next = null;
+        try
+        {
+            await using var load = MixedLoad.Start(supervisor.BaseAddress);
+            await load.WaitForEveryKindAsync(1, Timeout);
+
+            // A broken build on disk: it fails at start, and the running supervisor never stopped serving.
+            File.Move(installed, installed + ".good");
+            await File.WriteAllTextAsync(installed, "#!/bin/sh\necho 'supervisor: error: this build is broken' >&2\nexit 1\n");
+            File.SetUnixFileMode(installed, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var lines = supervisor.LineCount;
+            supervisor.Signal(Posix.SIGUSR2);
+            await supervisor.WaitForLogAsync($@"\[{old}\] \[ERROR\] Upgrade failed: the new supervisor \(pid \d+\) exited with code 1 before it served", Timeout, lines);
+            Assert.Contains("this build is broken", supervisor.Log);
+            await load.WaitForEveryKindAsync(1, Timeout);
+            Assert.Equal($"{old}", (await File.ReadAllTextAsync(pidfile)).Trim());
+
+            // The good build: it boots beside the running supervisor, serves, and the old one drains and exits.
+            File.Move(installed + ".good", installed, overwrite: true);
+            lines = supervisor.LineCount;
+            supervisor.Signal(Posix.SIGUSR2);
+            next = int.Parse((await supervisor.WaitForLogAsync(@"Upgrading: started \S+ as supervisor (\d+)", Timeout, lines)).Groups[1].Value);
+            await supervisor.WaitForLogAsync($@"\[{next}\] \[INFO\] Upgrade complete: serving; supervisor {old} drains and exits", Timeout, lines);
+            await Eventually.TrueAsync(() => !Posix.IsAlive(old), Timeout, "the old supervisor has drained and exited");
+            await load.WaitForEveryKindAsync(1, Timeout);
+            await load.StopAsync();
+
+            // Not one unit of the mix failed: those the old supervisor held finished as it drained. Lanes
+            // reconnect (it closed their idle keep-alive connections), so connections are not counted here.
+            output.WriteLine($"load: {load.Summary()}");
+            Assert.True(load.Failures.Count == 0, $"failed: {string.Join("; ", load.Failures)}");
+            // The old supervisor's workers left with it; the new supervisor's serve every address.
+            Assert.Matches($@"\[{old}\] \[INFO\] Worker exiting \(pid: \d+\): worker 0, generation 1, supervisor stopping", supervisor.Log);
+            using (var overUnix = LoopbackClient.OverUnixSocket(unixFront))
+            {
+                Assert.Equal("ok", await overUnix.GetStringAsync("/"));
+            }
+            using (var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout })
+            {
+                Assert.Equal(HttpStatusCode.OK, (await probe.GetAsync("/readyz")).StatusCode);
+            }
+            Assert.Equal($"{next}", (await File.ReadAllTextAsync(pidfile)).Trim());
+            var status = await SupervisorCli.RunAsync(output, "status", "--socket-dir", socketDirectory);
+            Assert.StartsWith($"supervisor {next} (", status.StandardOutput);
+
+            // systemd was told the new main pid by the old one, then READY=1 by the new one; nothing by the broken build.
+            Assert.Equal($"MAINPID={next}", NotifySocket.StateOf(await notify.NextStateAsync(Timeout)));
+            Assert.Equal("READY=1", NotifySocket.StateOf(await notify.NextStateAsync(Timeout)));
+        }
+        finally
+        {
+            if (next is { } pid && Posix.IsAlive(pid))
+            {
+                Posix.Kill(pid, Posix.SIGTERM);
+                await Eventually.TrueAsync(() => !Posix.IsAlive(pid), Timeout, "the new supervisor has stopped");
+            }
+        }
+        await supervisor.WaitForLogAsync($@"\[{next}\] \[INFO\] Shutting down: Master", Timeout);
+        Assert.Equal("STOPPING=1", NotifySocket.StateOf(await notify.NextStateAsync(Timeout)));
+        Assert.False(File.Exists(unixFront), "the unix: socket file outlived the supervisor that served it last");
+        Assert.False(File.Exists(pidfile), "the pid file outlived the supervisor it names");
+    }
+
+    // The published supervisor, copied where a new build can be put in its place.
+    private string Install(string published)
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(_scratch, "install")).FullName;
+        foreach (var file in Directory.EnumerateFiles(Path.GetDirectoryName(published)!).Where(file => !file.EndsWith(".dbg", StringComparison.Ordinal)))
+        {
+            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)));
+        }
+        return Path.Combine(directory, Path.GetFileName(published));
+    }
+}
