@@ -19,17 +19,22 @@ internal sealed partial class Arbiter
         _dispatcher.Queued,
         [.. _workers.OrderBy(w => w.Slot).ThenBy(w => w.StartedAt).Select(DescribeWorker)]);
 
+    /// <summary>Every state <see cref="StateOf"/> names, for gauges that report each one, 0 included.</summary>
+    public static readonly IReadOnlyList<string> WorkerStates = ["booting", "ready", "serving", "recycling", "stopping"];
+
     private WorkerStatus DescribeWorker(Worker worker)
     {
-        var (state, detail) = worker switch
-        {
-            { StopRequested: true } => ("stopping", worker.StopReason),
-            { ReadyAt: null } => ("booting", worker.Replaces is { } old ? $"to replace pid {old.Pid}" : null),
-            { InRotation: true, ReplacementBooting: true } => ("recycling", worker.RecycleReason),
-            { InRotation: true } => ("serving", null),
-            _ => ("ready", $"serves when all of generation {worker.Generation} are ready"),
-        };
+        var (state, detail) = StateOf(worker);
         return new WorkerStatus(worker.Slot, worker.Pid, worker.Generation, state, worker.StartedAt,
             worker.Load.Given, worker.Load.InFlight, worker.Process.ResidentBytes(), detail);
     }
+
+    private static (string State, string? Detail) StateOf(Worker worker) => worker switch
+    {
+        { StopRequested: true } => ("stopping", worker.StopReason),
+        { ReadyAt: null } => ("booting", worker.Replaces is { } old ? $"to replace pid {old.Pid}" : null),
+        { InRotation: true, ReplacementBooting: true } => ("recycling", worker.RecycleReason),
+        { InRotation: true } => ("serving", null),
+        _ => ("ready", $"serves when all of generation {worker.Generation} are ready"),
+    };
 }

@@ -73,6 +73,16 @@ internal sealed partial class Arbiter
         _serviceManager.TookOver(PoolStatus());
     }
 
+    // Stopping before the new supervisor served: it must not serve on alone, unknown to the service manager.
+    private void StopBootingUpgrade()
+    {
+        if (_upgrade.NextPid is { } pid)
+        {
+            _log.Warning("Stopping the new supervisor (pid {Pid}) too: this one stops before it served", pid);
+            Native.Libc.Kill(pid, Native.Libc.SIGTERM);
+        }
+    }
+
     private void KillLateUpgrade()
     {
         if (_upgrade.KillIfLate() is { } pid)

@@ -83,6 +83,7 @@ internal sealed partial class Arbiter
                 Handle(arbiterEvent);
             }
         }
+        StopBootingUpgrade();
         AnswerReloadWaiters(_reloadWaiters, ReloadReply.Stopping, "the supervisor is stopping");
         if (_reload is not null)
         {
@@ -150,6 +151,7 @@ internal sealed partial class Arbiter
         KillWorkersPastBootTimeout();
         KillSilentWorkers();
         KillLateUpgrade();
+        PublishWorkers();
         ProbeWorkersWithoutHook();
         if (_ticks % 4 == 0)
         {
@@ -218,9 +220,10 @@ internal sealed partial class Arbiter
         $"{_workers.Count(w => w.InRotation && w.Generation == _servingGeneration)}/{_slots.Count} workers ready, generation {_servingGeneration}"
         + (_reload is { } reload ? $"; reloading: generation {reload.Generation} booting" : _reloadPending ? "; a reload is queued" : "");
 
-    // Published where workers start and leave rotation or exit: the gauges read from another thread.
+    // Published where workers start, enter or leave rotation and exit, and at each tick (a recycle or a
+    // stop changes a worker's state between those): the gauges read it from another thread.
     private void PublishWorkers() =>
-        _health.Workers([.. _workers.Select(w => new WorkerMemory(w.Slot, w.InRotation, w.Process.ResidentBytes))]);
+        _health.Workers([.. _workers.Select(w => new PublishedWorker(w.Slot, StateOf(w).State, w.InRotation, w.Process.ResidentBytes))]);
 
     private Worker? Find(string workerKey) => _workers.Find(w => w.Key == workerKey);
 

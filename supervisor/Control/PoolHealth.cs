@@ -12,7 +12,7 @@ internal sealed class PoolHealth(TimeProvider time)
     private long _lastTurn = time.GetTimestamp();
     private int _workersInRotation;
     private volatile bool _stopping;
-    private IReadOnlyList<WorkerMemory> _workers = [];
+    private IReadOnlyList<PublishedWorker> _workers = [];
 
     public void LoopTurned() => Interlocked.Exchange(ref _lastTurn, time.GetTimestamp());
 
@@ -21,11 +21,11 @@ internal sealed class PoolHealth(TimeProvider time)
 
     public void Stopping() => _stopping = true;
 
-    /// <summary>Every worker process, after each change to the pool, for the memory gauges.</summary>
-    public void Workers(IReadOnlyList<WorkerMemory> workers) => Volatile.Write(ref _workers, workers);
+    /// <summary>Every worker process, after each change to the pool and at each tick, for the gauges.</summary>
+    public void Workers(IReadOnlyList<PublishedWorker> workers) => Volatile.Write(ref _workers, workers);
 
     /// <summary>The worker processes as last published; their memory is read when asked for.</summary>
-    public IReadOnlyList<WorkerMemory> WorkerProcesses => Volatile.Read(ref _workers);
+    public IReadOnlyList<PublishedWorker> WorkerProcesses => Volatile.Read(ref _workers);
 
     /// <summary>Null when live; else why not.</summary>
     public string? NotLive()
@@ -43,5 +43,5 @@ internal sealed class PoolHealth(TimeProvider time)
     public int WorkersInRotation => Volatile.Read(ref _workersInRotation);
 }
 
-/// <summary>A worker process for the memory gauges: its slot, whether requests go to it, and how to read its resident memory.</summary>
-internal sealed record WorkerMemory(int Slot, bool InRotation, Func<long?> ResidentBytes);
+/// <summary>A worker process for the gauges: its slot, its state (as <c>supervisor status</c> names it), whether requests go to it, and how to read its resident memory.</summary>
+internal sealed record PublishedWorker(int Slot, string State, bool InRotation, Func<long?> ResidentBytes);

@@ -32,6 +32,9 @@ internal static class SupervisorMetrics
             .Select(worker => (Worker: worker, Bytes: worker.ResidentBytes()))
             .Where(sample => sample.Bytes is not null)
             .Select(sample => new Measurement<long>(sample.Bytes!.Value, new KeyValuePair<string, object?>("slot", sample.Worker.Slot))), "By", "Resident memory of the worker serving each slot");
+        Meter.CreateObservableGauge("supervisor.workers", () => Arbitration.Arbiter.WorkerStates
+            .Select(state => new Measurement<int>(health.WorkerProcesses.Count(worker => worker.State == state), new KeyValuePair<string, object?>("state", state))),
+            "{worker}", "Worker processes by state: booting, ready (for a reload), serving, recycling, stopping");
         Meter.CreateObservableGauge("supervisor.workers.memory", () => health.WorkerProcesses.Sum(worker => worker.ResidentBytes() ?? 0), "By", "Resident memory of all worker processes");
         Meter.CreateObservableGauge("supervisor.workers.ready", inRotation, "{worker}", "Workers in rotation");
         Meter.CreateObservableGauge("supervisor.requests.in_flight", inFlight, "{request}", "Requests at the workers");

@@ -51,6 +51,7 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         {
             environment.Remove(name);
         }
+        environment.Remove(Configuration.UpgradeHandover.Variable); // Descriptors the supervisor has already taken.
         foreach (var name in FrontRuntimeSettings.FrontOnlyVariables)
         {
             environment.Remove(name); // The front's own tuning; the app keeps its runtime's defaults.

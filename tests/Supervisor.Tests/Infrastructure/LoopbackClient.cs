@@ -52,4 +52,12 @@ internal static class LoopbackClient
         },
     })
     { BaseAddress = new Uri("http://localhost/"), Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A loopback port free at the moment of asking, for a listener that must be given its port (systemd's socket, a container's variable).</summary>
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
 }

@@ -87,6 +87,8 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         Assert.Equal(1, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"404\""));
         Assert.Equal(1, PrometheusText.Sample(metrics, "supervisor_reloads_total", "result=\"completed\""));
         Assert.Equal(2, PrometheusText.Sample(metrics, "supervisor_workers_ready", ""));
+        Assert.Equal(2, PrometheusText.Sample(metrics, "supervisor_workers", "state=\"serving\""));
+        Assert.Equal(0, PrometheusText.Sample(metrics, "supervisor_workers", "state=\"booting\""));
         Assert.Equal(0, PrometheusText.Sample(metrics, "supervisor_requests_in_flight", ""));
         // Each serving worker's memory by slot, and all worker processes' together (the old generation may still drain).
         var bySlot = Enumerable.Range(0, 2).Select(slot => PrometheusText.Sample(metrics, "supervisor_worker_memory_bytes", $"slot=\"{slot}\"")).ToList();

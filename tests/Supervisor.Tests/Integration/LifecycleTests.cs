@@ -141,13 +141,31 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task As_pid_1_of_its_namespace_it_reaps_the_orphans_it_adopts_and_stops_cleanly_on_sigterm()
+    public async Task As_a_containers_entrypoint_it_serves_from_a_read_only_app_without_a_home_binds_from_the_image_and_reaps_orphans_as_pid_1()
     {
-        var artifacts = await Artifacts.GetAsync();
-        // A container's entrypoint is PID 1 of its pid namespace; unshare makes one (root, as CI runs).
-        await using var container = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1"], environment: null,
-            launcher: ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]);
+        // What deploy/docker/Dockerfile's entrypoint relies on, without a container runtime: PID 1 of a pid
+        // namespace (unshare, as root in CI), the app folder mounted read-only, no home, the port and the
+        // worker count from the image's variables, the key ring on its volume, the access log on stdout.
+        using var app = await AppFolder.CopyOfTestAppAsync();
+        var keys = Directory.CreateTempSubdirectory("sup-keys-");
+        var port = LoopbackClient.FreePort();
+        var image = new Dictionary<string, string> { ["ASPNETCORE_HTTP_PORTS"] = $"{port}", ["WEB_CONCURRENCY"] = "2", ["HOME"] = "/nonexistent" };
+        await using var container = await SupervisorProcess.StartAsync(output, app.AppPath,
+            ["--admin-bind", "127.0.0.1:0", "--data-protection-dir", keys.FullName, "--access-logfile", "-"], image,
+            launcher: ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c",
+                $"mount --bind '{app.Directory}' '{app.Directory}' && mount -o remount,bind,ro '{app.Directory}' && exec \"$0\" \"$@\""]);
+        await container.WaitForLogAsync(@"All 2 workers ready", SupervisorProcess.StartTimeout);
         Assert.Matches(@"\[1\] \[INFO\] Starting supervisor", container.Log);
+        Assert.Contains($"Listening at: http://0.0.0.0:{port} (1)", container.Log);
+        using (var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(30) })
+        {
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+        await container.WaitForLogAsync(@"""GET / HTTP/1\.1"" 200", TimeSpan.FromSeconds(30)); // the access log on stdout
+        Assert.Contains("using the supervisor's shared key ring in " + keys.FullName, container.Log);
+        Assert.NotEmpty(keys.EnumerateFiles("key-*.xml"));
+        keys.Delete(recursive: true);
+        Assert.DoesNotContain("[ERROR]", container.Log);
         var supervisor = ProcessTree.ChildrenOf(container.Pid).Single().Pid;
 
         // A process whose parent exits is adopted by PID 1 of its namespace, as an app's own daemon would be;

@@ -73,7 +73,7 @@ public sealed class SystemdTests(ITestOutputHelper output)
     public async Task A_socket_activated_supervisor_serves_the_passed_socket_from_the_connection_that_woke_it_and_keeps_it_from_its_workers()
     {
         var artifacts = await Artifacts.GetAsync();
-        var port = FreeLoopbackPort();
+        var port = LoopbackClient.FreePort();
         // systemd-socket-activate (Debian's systemd) holds the socket as a .socket unit would, and execs the
         // supervisor with LISTEN_FDS=1 and LISTEN_PID when the first connection comes.
         await using var supervisor = await SupervisorProcess.StartAsync(output, artifacts.TestApp, ["--workers", "1"], environment: null,
@@ -99,7 +99,7 @@ public sealed class SystemdTests(ITestOutputHelper output)
     public async Task A_restart_under_keep_alive_load_refuses_no_connection_while_the_socket_is_held_for_it()
     {
         var artifacts = await Artifacts.GetAsync();
-        var port = FreeLoopbackPort();
+        var port = LoopbackClient.FreePort();
         var stop = Path.Combine(Path.GetTempPath(), $"sup-activation-stop-{Guid.NewGuid():N}");
         // The holder restarts the supervisor whenever it exits, as systemd's Restart= would, passing it the
         // socket each time with LISTEN_PID set to the new process.
@@ -153,13 +153,6 @@ public sealed class SystemdTests(ITestOutputHelper output)
 
     private static List<int> ListeningPids(SupervisorProcess holder) =>
         [.. System.Text.RegularExpressions.Regex.Matches(holder.Log, @"Listening at: \S+ \(fd 3\) \((\d+)\)").Select(match => int.Parse(match.Groups[1].Value))];
-
-    private static int FreeLoopbackPort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     private static string SocketInode(int pid, int descriptor) => new FileInfo($"/proc/{pid}/fd/{descriptor}").LinkTarget ?? "";
 
