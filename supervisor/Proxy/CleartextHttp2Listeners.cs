@@ -15,11 +15,13 @@ internal sealed class CleartextHttp2Listeners
     /// <summary>Whether a reported address (http://127.0.0.1:8001, http://unix:/path) is one of them.</summary>
     public bool Serves(string address)
     {
-        if (address.StartsWith("http://unix:", StringComparison.Ordinal))
+        var reported = address[(address.IndexOf("://", StringComparison.Ordinal) + 3)..].TrimEnd('/');
+        return _listeners.Any(listener => listener switch
         {
-            var path = address["http://unix:".Length..];
-            return _listeners.Any(listener => listener.SocketPath == path);
-        }
-        return Uri.TryCreate(address, UriKind.Absolute, out var uri) && _listeners.Any(listener => listener.IPEndPoint?.Port == uri.Port);
+            // A socket given by descriptor (unix: binds, fd://, a binary upgrade's): where it listens.
+            { FileHandle: > 0 } => Native.ListeningSockets.AddressOf((int)listener.FileHandle) == reported,
+            { SocketPath: { } path } => reported == $"unix:{path}",
+            _ => Uri.TryCreate(address, UriKind.Absolute, out var uri) && listener.IPEndPoint?.Port == uri.Port,
+        });
     }
 }

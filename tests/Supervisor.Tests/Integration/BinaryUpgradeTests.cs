@@ -29,7 +29,7 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
         await using var notify = NotifySocket.Open();
         // Started as an operator starts it, from the installed path: the path USR2 starts again.
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
-            ["--workers", "2", "--pid", pidfile, "--socket-dir", socketDirectory, "--bind", $"unix:{unixFront}", "--admin-bind", "127.0.0.1:0"],
+            ["--workers", "2", "--pid", pidfile, "--socket-dir", socketDirectory, "--bind", $"unix:{unixFront}", "--bind", "h2c:127.0.0.1:0", "--admin-bind", "127.0.0.1:0"],
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path },
             launcher: ["sh", "-c", $"shift; exec '{installed}' \"$@\"", "sh"]);
         var old = supervisor.Pid;
@@ -66,7 +66,8 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
             // reconnect (it closed their idle keep-alive connections), so connections are not counted here.
             output.WriteLine($"load: {load.Summary()}");
             Assert.True(load.Failures.Count == 0, $"failed: {string.Join("; ", load.Failures)}");
-            // The old supervisor's workers left with it; the new supervisor's serve every address.
+            // The old supervisor's workers left with it; the new supervisor's serve every address, h2c: still HTTP/2 alone.
+            Assert.Matches($@"\[{next}\] \[INFO\] Listening at: http://127\.0\.0\.1:\d+ \(fd \d+\) \(HTTP/2 with prior knowledge only\)", supervisor.Log);
             Assert.Matches($@"\[{old}\] \[INFO\] Worker exiting \(pid: \d+\): worker 0, generation 1, supervisor stopping", supervisor.Log);
             using (var overUnix = LoopbackClient.OverUnixSocket(unixFront))
             {
