@@ -245,7 +245,7 @@ internal static class Settings
         Section = ServerSection,
         Shape = SettingShape.List,
         OnReload = ReloadEffect.NeedsRestart,
-        Description = "Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH or fd://N (a listening socket the supervisor was started with); repeatable. Port 0 picks a free port (logged). After h2c: (h2c:127.0.0.1:8001) the address speaks HTTP/2 with prior knowledge only, for gRPC clients and h2c proxies. Under systemd's socket activation (LISTEN_FDS), the sockets it passed are served instead, as Gunicorn does.",
+        Description = "Address to listen on: HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH or fd://N (a listening socket the supervisor was started with); repeatable. Port 0 picks a free port (logged). After h2c: (h2c:127.0.0.1:8001) the address speaks HTTP/2 with prior knowledge only, for gRPC clients and h2c proxies. Under systemd's socket activation (LISTEN_FDS), the sockets it passed are served instead, as Gunicorn does; after a binary upgrade (USR2), those the old supervisor handed over.",
         DefaultText = "127.0.0.1:8000",
         DefaultOrigin = "Gunicorn's; 0.0.0.0:$PORT when $PORT is set, as Gunicorn; else what the app alone would bind from $ASPNETCORE_URLS or $ASPNETCORE_HTTP_PORTS (8080 in the official ASP.NET Core images), + and * as 0.0.0.0",
         DefaultVariables = ["PORT", .. HostingVariables.BindVariables],
