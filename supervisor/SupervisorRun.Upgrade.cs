@@ -25,7 +25,6 @@ internal static partial class SupervisorRun
             {
                 throw new StartupFailureException($"${UpgradeHandover.Variable}: descriptor {bind.Descriptor} is not open; it is set by a supervisor upgrading itself (USR2), never by hand", ExitCodes.RuntimeFailure);
             }
-            Proxy.UnixListenSockets.Adopt(bind.Descriptor);
         }
         return handover;
     }
@@ -46,6 +45,12 @@ internal static partial class SupervisorRun
             events.TryWrite(new StopRequested(new StopReason(StopMode.Quick, ExitCodes.RuntimeFailure,
                 $"Cannot serve the sockets supervisor {handover.FromPid} handed over ({exception.Message}); it serves on")));
             return;
+        }
+        // Serving them now, this supervisor removes their unix: files when it stops; one that fails
+        // before this point must leave them to the old supervisor, which still serves there.
+        foreach (var bind in handover.Binds.Append(handover.AdminBind).OfType<FdBind>())
+        {
+            Proxy.UnixListenSockets.Adopt(bind.Descriptor);
         }
         pidfile?.TakeOver();
         var refusal = await SupervisorClient.RequestTakeoverAsync(handover.CommandSocket, TakeoverAnswerWithin);

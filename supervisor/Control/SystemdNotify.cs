@@ -109,7 +109,8 @@ internal sealed class SystemdNotify
     /// <summary>The stop has begun; nothing but STATUS follows.</summary>
     public void Stopping(string status)
     {
-        if (_state is not (State.Stopping or State.HandedOver))
+        // A new supervisor that stops before it took over was never systemd's to hear of.
+        if (_state is not (State.Stopping or State.HandedOver or State.AwaitingTakeover))
         {
             _state = State.Stopping;
             Send("STOPPING=1", status);

@@ -6,8 +6,8 @@ namespace Supervisor.Tests.Integration;
 
 /// <summary>
 /// USR2, Gunicorn's binary upgrade, as an operator runs it: a supervisor installed in a directory of its
-/// own, a new build put in its place, <c>kill -USR2</c>, under traffic of every kind. A broken build
-/// changes nothing; a good one serves the same addresses (TCP, unix:, the health endpoints) from a new
+/// own, a new build put in its place, <c>kill -USR2</c>, under traffic of every kind. A broken build,
+/// or one whose workers cannot boot, changes nothing; a good one serves the same addresses (TCP, unix:, the health endpoints) from a new
 /// process, and the old one drains and exits without failing a request.
 /// </summary>
 public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
@@ -19,16 +19,17 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
     [Fact]
-    public async Task Usr2_under_mixed_load_hands_the_sockets_to_the_binary_on_disk_and_a_broken_build_changes_nothing()
+    public async Task Usr2_under_mixed_load_hands_the_sockets_to_the_binary_on_disk_and_a_build_that_cannot_serve_changes_nothing()
     {
         var artifacts = await Artifacts.GetAsync();
+        using var app = await AppFolder.CopyOfTestAppAsync();
         var installed = Install(artifacts.Supervisor);
         var pidfile = Path.Combine(_scratch, "supervisor.pid");
         var socketDirectory = Path.Combine(_scratch, "run");
         var unixFront = Path.Combine(_scratch, "front.sock");
         await using var notify = NotifySocket.Open();
         // Started as an operator starts it, from the installed path: the path USR2 starts again.
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath,
             ["--workers", "2", "--pid", pidfile, "--socket-dir", socketDirectory, "--bind", $"unix:{unixFront}", "--bind", "h2c:127.0.0.1:0", "--admin-bind", "127.0.0.1:0"],
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path },
             launcher: ["sh", "-c", $"shift; exec '{installed}' \"$@\"", "sh"]);
@@ -52,8 +53,24 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
             await load.WaitForEveryKindAsync(1, Timeout);
             Assert.Equal($"{old}", (await File.ReadAllTextAsync(pidfile)).Trim());
 
-            // The good build: it boots beside the running supervisor, serves, and the old one drains and exits.
+            // The real build, but the app on disk now fails at start: the new supervisor's workers cannot
+            // boot, it exits 3, and leaves what is the old one's: the unix: file, the pid file, the sockets.
             File.Move(installed + ".good", installed, overwrite: true);
+            app.SetSetting("TESTAPP_FAIL_AT_START", "startup failed: the new release needs a migration");
+            lines = supervisor.LineCount;
+            supervisor.Signal(Posix.SIGUSR2);
+            await supervisor.WaitForLogAsync($@"\[{old}\] \[ERROR\] Upgrade failed: the new supervisor \(pid \d+\) exited with code 3 before it served", Timeout, lines);
+            Assert.Contains("the new release needs a migration", supervisor.Log);
+            app.SetSetting("TESTAPP_FAIL_AT_START", null);
+            await load.WaitForEveryKindAsync(1, Timeout);
+            Assert.Equal($"{old}", (await File.ReadAllTextAsync(pidfile)).Trim());
+            using (var overUnix = LoopbackClient.OverUnixSocket(unixFront))
+            {
+                Assert.Equal("ok", await overUnix.GetStringAsync("/"));
+            }
+            Assert.Empty(Directory.EnumerateDirectories(socketDirectory)); // its own directory inside the old one's, removed
+
+            // The good build and app: it boots beside the running supervisor, serves, and the old one drains and exits.
             lines = supervisor.LineCount;
             supervisor.Signal(Posix.SIGUSR2);
             next = int.Parse((await supervisor.WaitForLogAsync(@"Upgrading: started \S+ as supervisor (\d+)", Timeout, lines)).Groups[1].Value);

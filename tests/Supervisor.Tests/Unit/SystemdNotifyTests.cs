@@ -37,6 +37,17 @@ public sealed class SystemdNotifyTests
         Assert.Equal(["READY=1\nSTATUS=2/2 workers ready, generation 1", "STOPPING=1\nSTATUS=stopping"], systemd.Messages);
     }
 
+    [Fact]
+    public void A_new_supervisor_that_fails_before_it_took_over_says_nothing_at_all()
+    {
+        var systemd = new RecordingNotifier();
+        var next = new SystemdNotify(systemd, TimeSpan.FromSeconds(1), _ => { }, upgrading: true);
+
+        next.Stopping("stopping");
+
+        Assert.Empty(systemd.Messages);
+    }
+
     private sealed class RecordingNotifier : ISystemdNotifier
     {
         public List<string> Messages { get; } = [];
