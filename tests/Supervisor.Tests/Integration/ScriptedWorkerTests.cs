@@ -47,7 +47,8 @@ public sealed class ScriptedWorkerTests(ITestOutputHelper output)
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.ScriptedWorker, "--workers", "1", "--request-timeout", "3");
         using var client = supervisor.CreateClient();
-        var bystanders = Enumerable.Range(0, 4).Select(_ => client.GetStringAsync("/slow?ms=2000")).ToArray();
+        // In flight at the worker when the broken exchange starts (each case starts once all four have).
+        var bystanders = Enumerable.Range(0, 4).Select(_ => client.GetStringAsync("/slow?ms=1500")).ToArray();
         await Eventually.TrueAsync(() => supervisor.Log.Split('\n').Count(line => line.Contains("slow request started", StringComparison.Ordinal)) >= 4,
             TimeSpan.FromSeconds(20), "four bystanders in flight at the worker");
 

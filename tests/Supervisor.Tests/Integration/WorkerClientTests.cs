@@ -156,12 +156,15 @@ public sealed class WorkerClientTests(ITestOutputHelper output) : IDisposable
         }
         // Then rounds 3 s apart until one went on a new connection: on a loaded machine the worker's
         // heartbeat can come late, and the test must have seen at least one close.
-        await Eventually.ValueAsync(async () =>
+        if (connections.Count < 2)
         {
-            await Task.Delay(3000);
-            connections.UnionWith(await RoundAsync());
-            return connections.Count;
-        }, count => count >= 2, TimeSpan.FromSeconds(30), "a round on a connection the worker had closed");
+            await Eventually.ValueAsync(async () =>
+            {
+                await Task.Delay(3000);
+                connections.UnionWith(await RoundAsync());
+                return connections.Count;
+            }, count => count >= 2, TimeSpan.FromSeconds(30), "a round on a connection the worker had closed");
+        }
 
         // Every request succeeded (GetStringAsync throws otherwise), and the worker closed connections under them.
         output.WriteLine($"{connections.Count} connections");
