@@ -11,6 +11,24 @@ internal static partial class SupervisorRun
     // Long enough for a loaded machine's old supervisor to take one turn of its loop.
     private static readonly TimeSpan TakeoverAnswerWithin = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The old side, once handed over: for the keep-alive timeout (and Kestrel's one-second beat), every
+    /// HTTP/1.x answer closes its connection, so clients move to the new supervisor after an answer
+    /// rather than find their idle connection closed under a request. Then the graceful stop.
+    /// </summary>
+    private static async Task HandOffConnectionsAsync(Proxy.ConnectionHandoff handoff, TimeSpan keepAlive, CancellationToken hurry)
+    {
+        handoff.Begin();
+        try
+        {
+            await Task.Delay(keepAlive + TimeSpan.FromSeconds(1), hurry);
+        }
+        catch (OperationCanceledException)
+        {
+            // INT or QUIT: the stop goes on at once.
+        }
+    }
+
     private static UpgradeHandover? UpgradeHandoverOfThisProcess()
     {
         if (Environment.GetEnvironmentVariable(UpgradeHandover.Variable) is not { } text)

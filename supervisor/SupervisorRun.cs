@@ -104,7 +104,8 @@ internal static partial class SupervisorRun
         var logs = new Logs(errorLog, accessLog);
 
         var current = new CurrentOptions(options);
-        await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, log);
+        var handoff = new ConnectionHandoff();
+        await using var front = FrontDoor.Build(current, startup.Certificate, runDirectory, destinations, dispatcher, accessLog, handoff, log);
         var health = new PoolHealth(TimeProvider.System);
         SupervisorMetrics.ObservePool(health, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
@@ -140,9 +141,13 @@ internal static partial class SupervisorRun
         var stop = await arbiter.RunAsync();
         commands.Stop();
         health.Stopping();
-        if (stop.HandedOver && admin is not null)
+        if (stop.HandedOver)
         {
-            await admin.StopAsync(); // From now on the probes reach the new supervisor alone.
+            if (admin is not null)
+            {
+                await admin.StopAsync(); // From now on the probes reach the new supervisor alone.
+            }
+            await HandOffConnectionsAsync(handoff, current.Value.KeepAlive, signals.QuickStopRequested);
         }
         serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");
 

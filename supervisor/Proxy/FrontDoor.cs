@@ -33,6 +33,7 @@ internal static class FrontDoor
         WorkerDestinations destinations,
         WorkerDispatcher dispatcher,
         AccessLog accessLog,
+        ConnectionHandoff handoff,
         Serilog.ILogger logger)
     {
         var options = current.Value;
@@ -97,6 +98,7 @@ internal static class FrontDoor
             });
 
         var app = builder.Build();
+        app.Use(handoff.InvokeAsync);
         app.Use(accessLog.InvokeAsync);
         app.Use((context, next) =>
         {
