@@ -38,7 +38,11 @@ internal sealed class Listeners(WebApplication front, AdminEndpoints? admin, IRe
     {
         var cleartextHttp2 = front.Services.GetRequiredService<CleartextHttp2Listeners>();
         var frontBinds = SocketsOf(AddressesOf(front.Services)).Select(socket => socket.Bind with { CleartextHttp2 = cleartextHttp2.Serves(socket.Address) }).ToList();
-        var adminBind = admin is null ? null : SocketsOf(admin.Addresses.ToList()).Single().Bind;
+        var adminBind = admin is null ? null : SocketsOf(admin.Addresses.ToList()) switch
+        {
+            [var only] => only.Bind,
+            var several => throw new IOException($"--admin-bind {admin.Bind} listens on {several.Count} sockets, and an upgrade hands over one; give it one address (127.0.0.1:PORT)"),
+        };
         return new UpgradeHandover(Environment.ProcessId, commandSocket, frontBinds, adminBind);
     }
 
