@@ -31,19 +31,7 @@ internal sealed class CommandServer : IAsyncDisposable
 
     public static CommandServer Start(string socketPath, ChannelWriter<ArbiterEvent> events)
     {
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            listener.Listen(16);
-            return new CommandServer(listener, events);
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
+        return new CommandServer(PrivateUnixListener.Bind(socketPath, backlog: 16), events);
     }
 
     /// <summary>The arbiter has stopped: requests waiting for it are answered that the supervisor stops, and no new one is taken.</summary>
@@ -62,22 +50,8 @@ internal sealed class CommandServer : IAsyncDisposable
         await _acceptLoop;
     }
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            Socket connection;
-            try
-            {
-                connection = await _listener.AcceptAsync(_stopping.Token);
-            }
-            catch (Exception exception) when (exception is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                return;
-            }
-            _ = Task.Run(() => ServeAsync(connection));
-        }
-    }
+    private Task AcceptLoopAsync() =>
+        PrivateUnixListener.AcceptUntilStoppedAsync(_listener, connection => _ = Task.Run(() => ServeAsync(connection)), _stopping.Token);
 
     private async Task ServeAsync(Socket connection)
     {

@@ -32,19 +32,8 @@ internal sealed class ControlServer : IAsyncDisposable
     /// <param name="onDisconnected">Called with a worker's key when its connection closes, from the thread that saw it.</param>
     public static ControlServer Start(string socketPath, ChannelWriter<ArbiterEvent> events, Action<string> onDisconnected)
     {
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            listener.Listen(128);
-            return new ControlServer(listener, events, onDisconnected);
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
+        var listener = PrivateUnixListener.Bind(socketPath, backlog: 128);
+        return new ControlServer(listener, events, onDisconnected);
     }
 
     public async ValueTask DisposeAsync()
@@ -68,26 +57,14 @@ internal sealed class ControlServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private async Task AcceptLoopAsync()
+    private Task AcceptLoopAsync() => PrivateUnixListener.AcceptUntilStoppedAsync(_listener, connection =>
     {
-        while (!_stopping.IsCancellationRequested)
+        lock (_connectionsLock)
         {
-            Socket connection;
-            try
-            {
-                connection = await _listener.AcceptAsync(_stopping.Token);
-            }
-            catch (Exception exception) when (exception is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                return;
-            }
-            lock (_connectionsLock)
-            {
-                _connections.Add(connection);
-            }
-            _ = Task.Run(() => ReadMessagesAsync(connection));
+            _connections.Add(connection);
         }
-    }
+        _ = Task.Run(() => ReadMessagesAsync(connection));
+    }, _stopping.Token);
 
     private async Task ReadMessagesAsync(Socket connection)
     {
