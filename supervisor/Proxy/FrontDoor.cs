@@ -199,8 +199,9 @@ internal static class FrontDoor
 
     // YARP's path: a worker for the request, the slow-client guard on its response, and another worker
     // when the first one's socket refused the connection (nothing of the request was sent), or, once, when
-    // the connection was lost before any response to an idempotent request without a body (the rule of the
-    // direct path: RFC 9110 9.2.2; a request with a body cannot be sent again, it was read as it was sent).
+    // the connection was lost before any of the response reached the client, for an idempotent request
+    // without a body (the rule of the direct path: RFC 9110 9.2.2; a request with a body cannot be sent
+    // again, it was read as it was sent).
     private static async Task DispatchAsync(HttpContext context, Func<Task> next, WorkerDispatcher dispatcher, SignalRAffinity signalR, bool stickySessions, SupervisorOptions options, Serilog.ILogger logger)
     {
         if (options.WorkerProtocol == WorkerProtocolVersion.Http1 && Refusal.IsGrpc(context.Request))
@@ -245,9 +246,11 @@ internal static class FrontDoor
             {
                 dispatcher.MarkUnreachable(lease.Worker.Key, "refused a connection on its socket");
             }
-            else if (attempt < MaxAttempts && resendableAfterLoss && ConnectionLostBeforeResponse(context))
+            else if (attempt < MaxAttempts && resendableAfterLoss && ConnectionLostBeforeResponse(context) is { } loss)
             {
                 resendableAfterLoss = false; // Once: a request that kills its worker costs two workers, not all.
+                logger.Warning("Request {Method} {Path} was in flight at worker {Worker} when {Reason}; sending it again",
+                    context.Request.Method, context.Request.Path, lease.Worker.Key, loss);
             }
             else
             {
@@ -269,10 +272,18 @@ internal static class FrontDoor
         && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } exception }
         && exception.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.AddressNotAvailable };
 
-    // The worker took the request, or part of it, and its connection ended before any response came.
-    private static bool ConnectionLostBeforeResponse(HttpContext context) =>
-        !context.Response.HasStarted
-        && context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException };
+    // The worker took the request, or part of it, and its connection ended before any of the response
+    // reached the client: before the response head came, or after it came but before its first body bytes.
+    // YARP holds a head until the body's first bytes (it cannot tell a bodiless response sooner), so an SSE
+    // stream or a long poll is in that state while the app waits to write. What it returns is the reason, for the log.
+    private static string? ConnectionLostBeforeResponse(HttpContext context) =>
+        context.Response.HasStarted ? null : context.GetForwarderErrorFeature() switch
+        {
+            { Error: ForwarderError.Request, Exception: HttpRequestException lost } => $"its connection was lost before the response ({lost.GetBaseException().Message})",
+            { Error: ForwarderError.ResponseBodyDestination, Exception: HttpIOException { HttpRequestError: HttpRequestError.ResponseEnded } or IOException { InnerException: SocketException } }
+                => "its connection was lost after the response head, before its body began",
+            _ => null,
+        };
 
     internal static void Listen(KestrelServerOptions kestrel, BindAddress bind, X509Certificate2? certificate, CleartextHttp2Listeners cleartextHttp2, int backlog)
     {

@@ -244,6 +244,27 @@ app.MapGet("/sse", async (HttpContext context, int events, int ms, bool stamp = 
         await context.Response.Body.FlushAsync();
     }
 });
+// A head sent at once and a body held until a file exists: a test kills the worker in between. It is
+// told so once the front has read the head off the socket (nothing left unread in it), so that a kill
+// then lands after the head, not before it.
+app.MapGet("/held", async (HttpContext context, string until) =>
+{
+    await context.Response.Body.FlushAsync();
+    if (context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()?.Socket is { } socket)
+    {
+        for (var waited = 0; UnreadBytes(socket) > 0 && waited < 10_000; waited += 5)
+        {
+            await Task.Delay(5);
+        }
+    }
+    Console.WriteLine($"holding the body in {Environment.ProcessId} until {until} exists");
+    // Bounded, so a test that never creates the file leaves no request behind.
+    for (var waited = 0; !File.Exists(until) && waited < 60_000; waited += 20)
+    {
+        await Task.Delay(20);
+    }
+    await context.Response.WriteAsync($"released in {Environment.ProcessId}");
+});
 app.MapMethods("/status/{code:int}", ["GET", "HEAD"], (HttpContext context, int code) =>
 {
     context.Response.StatusCode = code;
@@ -338,6 +359,12 @@ static string Escape(string value)
     }
     return escaped.ToString();
 }
+
+// Bytes this process wrote to a socket that its peer has not read yet (SIOCOUTQ).
+static int UnreadBytes(System.Net.Sockets.Socket socket) => Ioctl(socket.Handle, 0x5411, out var unread) == 0 ? unread : 0;
+
+[System.Runtime.InteropServices.DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+static extern int Ioctl(nint descriptor, nuint request, out int value);
 
 static void InterlockedMax(ref int target, int value)
 {

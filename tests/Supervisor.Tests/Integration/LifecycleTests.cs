@@ -23,6 +23,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await using var load = MixedLoad.Start(supervisor.BaseAddress);
         await load.WaitForEveryKindAsync(1, TimeSpan.FromSeconds(60));
 
+        var killedAt = Stopwatch.GetTimestamp();
         Posix.Kill(victim, Posix.SIGKILL);
         await supervisor.WaitForLogAsync($@"Worker \(pid:{victim}\) was killed by signal 9", TimeSpan.FromSeconds(10), linesBefore);
         var deathKnownAt = Stopwatch.GetTimestamp();
@@ -31,7 +32,11 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await load.WaitForEveryKindAsync(2, TimeSpan.FromSeconds(60));
         await load.StopAsync();
 
-        output.WriteLine($"load: {load.Summary()}");
+        output.WriteLine($"load: {load.Summary()}; the death was known {Stopwatch.GetElapsedTime(killedAt, deathKnownAt).TotalMilliseconds:F0} ms after the kill");
+        foreach (var failure in load.Failures)
+        {
+            output.WriteLine($"failed: {failure}, from {Stopwatch.GetElapsedTime(killedAt, failure.StartedAt).TotalMilliseconds:F0} to {Stopwatch.GetElapsedTime(killedAt, failure.EndedAt).TotalMilliseconds:F0} ms after the kill");
+        }
         load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, deathKnownAt));
         // Requests reached the replacement: the slot was filled, not just left to the other worker.
         Assert.Contains(load.Outcomes, outcome => outcome.WorkerPid == replacement && !outcome.Failed);

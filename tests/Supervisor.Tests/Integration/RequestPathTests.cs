@@ -49,6 +49,37 @@ public sealed partial class RequestPathTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task On_YARPs_path_a_GET_whose_worker_dies_after_its_head_before_its_body_is_sent_again()
+    {
+        // YARP holds a response head until the first body bytes, so a client of an SSE stream or a long
+        // poll has received nothing while the app waits to write: its GET can go to another worker.
+        var artifacts = await Artifacts.GetAsync();
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--worker-protocol", "http1");
+        using var client = supervisor.CreateClient();
+        var release = Path.Combine(Path.GetTempPath(), $"supervisor-release-{Guid.NewGuid():N}");
+        var lines = supervisor.LineCount;
+        try
+        {
+            var get = client.GetAsync($"/held?until={Uri.EscapeDataString(release)}");
+            var holder = int.Parse((await supervisor.WaitForLogAsync(@"holding the body in (\d+) until", TimeSpan.FromSeconds(30), lines)).Groups[1].Value);
+            Posix.Kill(holder, Posix.SIGKILL);
+            await supervisor.WaitForLogAsync($@"Worker \(pid:{holder}\) was killed by signal 9", TimeSpan.FromSeconds(30), lines);
+            File.WriteAllText(release, "");
+
+            using var response = await get.WaitAsync(TimeSpan.FromSeconds(60));
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Matches(@"^released in \d+$", body);
+            Assert.NotEqual($"released in {holder}", body);
+            Assert.Matches(@"\[WARNING\] Request GET /held was in flight at worker w\d+-\d+ when its connection was lost after the response head, before its body began; sending it again", supervisor.Log);
+        }
+        finally
+        {
+            File.Delete(release);
+        }
+    }
+
+    [Fact]
     public async Task Server_sent_events_reach_the_client_as_the_app_writes_them()
     {
         var artifacts = await Artifacts.GetAsync();
