@@ -286,6 +286,10 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         {
             warnings.Add($"{string.Join(", ", given)} {(given.Count == 1 ? "has" : "have")} no effect with --balancer kernel: no proxy sees the requests");
         }
+        if (effective.First(setting => setting.Setting == Settings.ForwardedAllowIps).Source.Kind != SourceKind.Default)
+        {
+            warnings.Add("--forwarded-allow-ips is not applied with --balancer kernel yet: the app sees the address that connected (nginx's, behind nginx) and no X-Forwarded-* header is trusted");
+        }
     }
 
     private sealed class SettingValues(Dictionary<Setting, EffectiveSetting> effective)
