@@ -9,6 +9,7 @@ Every front serves the same tiny app (samples/HelloApi: GET / -> 12 bytes), Rele
   haproxy-h2        HAProxy -> 2 HTTP/2-only workers over Unix sockets (proto h2): its best configuration
   gunicorn-sync     Gunicorn, sync workers (2 x cores + 1), trivial WSGI app
   gunicorn-gthread  Gunicorn, gthread workers (2 x cores + 1) x 4 threads
+  supervisor-kernel the supervisor with 2 workers and --balancer kernel: the workers accept the clients
 Load: wrk -t1 at -c64 and -c256, each front warmed up first, fronts interleaved with the order rotated
 every round. Reported: medians, ratios to the app alone and supervisor/peer, p50/p99, errors, CPU time
 per request of each front and of the workers behind it, the fronts' RSS at start, under load and
@@ -16,6 +17,7 @@ settled after load, and the supervisor's cold start. Loopback only; every run is
 """
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import pwd
@@ -39,9 +41,13 @@ PORTS = {
     "haproxy-h2": 9105,
     "gunicorn-sync": 9106,
     "gunicorn-gthread": 9107,
+    "supervisor-kernel": 9108,
 }
+# Supervisors: their own process is the front, their children the workers.
+SUPERVISORS = ("supervisor", "supervisor-kernel")
 PEER_WORKERS = 2
 SETTLE_SECONDS = 15
+KERNEL_SOCKETS = WORK / "sockets" / "kernel"
 
 
 class Fleet:
@@ -162,7 +168,7 @@ def cpu_groups(front, pids, peer_workers):
     pid = pids[front]
     if front in PEER_WORKER_PROTOCOL:
         return descendants(pid), peer_workers[PEER_WORKER_PROTOCOL[front]]
-    if front == "supervisor" or front.startswith("gunicorn"):
+    if front in SUPERVISORS or front.startswith("gunicorn"):
         return [pid], descendants(pid)[1:]  # the workers are its children
     return descendants(pid), []
 
@@ -301,6 +307,10 @@ def start_fronts(fleet):
                                   "--log-level", "warning", "wsgi_app:app"], cwd=WORK)
     fleet.start("gunicorn-gthread", ["gunicorn", "-w", workers, "-k", "gthread", "--threads", "4",
                                      "-b", f"127.0.0.1:{PORTS['gunicorn-gthread']}", "--log-level", "warning", "wsgi_app:app"], cwd=WORK)
+    # --balancer kernel: the workers accept the clients themselves on the socket the supervisor binds.
+    fleet.start("supervisor-kernel", [str(WORK / "supervisor" / "supervisor"), "--app", str(WORK / "helloapi" / "HelloApi.dll"),
+                                      "--workers", "2", "--balancer", "kernel", "--socket-dir", str(KERNEL_SOCKETS),
+                                      "--bind", f"127.0.0.1:{PORTS['supervisor-kernel']}"])
     for name, port in PORTS.items():
         wait_for_200(port)
         pids[name] = fleet.processes[name].pid
@@ -330,7 +340,7 @@ def wrk(port, connections, seconds):
 
 def front_rss_mb(front, pid):
     """The supervisor's own process (its workers are the app, counted apart); the forks of the others."""
-    return rss_mb(pid) if front == "supervisor" else tree_rss_mb(pid)
+    return rss_mb(pid) if front in SUPERVISORS else tree_rss_mb(pid)
 
 
 class RssSampler(threading.Thread):
@@ -342,6 +352,19 @@ class RssSampler(threading.Thread):
         while self.running:
             self.peak = max(self.peak, front_rss_mb(self.front, self.pid))
             time.sleep(0.1)
+
+
+def kernel_worker_requests():
+    """Requests each worker of the kernel-mode supervisor has served, by pid (from `supervisor status --json`)."""
+    output = run([str(WORK / "supervisor" / "supervisor"), "status", "--json", "--socket-dir", str(KERNEL_SOCKETS)]).stdout
+    return {worker["pid"]: worker["requests"] for worker in json.loads(output)["pool"]}
+
+
+def spread(before, after):
+    """How far the busiest and the idlest worker are from the mean share of a run's requests: 0.10 is ±10%."""
+    served = [after[pid] - before.get(pid, 0) for pid in after]
+    mean = sum(served) / len(served)
+    return max(abs(count - mean) for count in served) / mean if mean else 0.0
 
 
 def commit():
@@ -386,6 +409,15 @@ def report(args, samples, memory, cold_start, supervisor_pss):
             lines.append(f"| {front} | {rps:,.0f} | {rps / base:.2f} | {statistics.median(s['p50'] for s in runs):.2f} "
                          f"| {statistics.median(s['p99'] for s in runs):.2f} | {sum(s['errors'] for s in runs)} | {sup / rps:.2f} |")
         lines.append("")
+    lines += ["## --balancer kernel: how evenly the workers share the requests", "",
+              "Each run's requests per worker (from `supervisor status`), as the largest distance from an even share:",
+              "0.10 means one worker served 10% more, or less, than half. The kernel gives each connection to",
+              "whichever worker accepts it first, and wrk keeps its connections for the whole run.", "",
+              "| connections | spread per run | median |", "|---|---|---|"]
+    for connections in args.connections:
+        spreads = [s["spread"] for s in samples[("supervisor-kernel", connections)]]
+        lines.append(f"| -c{connections} | {', '.join(f'{x:.2f}' for x in spreads)} | {statistics.median(spreads):.2f} |")
+    lines.append("")
     lines += ["## CPU time per request (µs, user + system, medians)", "",
               "Measured from /proc over each run: the front's own processes, and the workers behind it (the app's",
               "processes for the proxies; Gunicorn's workers are its app). On 2 cores shared by everything, the",
@@ -459,10 +491,14 @@ def main():
                     sampler = RssSampler(front, pids[front])
                     front_pids, worker_pids = cpu_groups(front, pids, peer_workers)
                     cpu_before = cpu_seconds(front_pids), cpu_seconds(worker_pids)
+                    served_before = kernel_worker_requests() if front == "supervisor-kernel" else None
                     sampler.start()
                     result = wrk(PORTS[front], connections, args.seconds)
                     sampler.running = False
                     sampler.join()
+                    if served_before is not None:
+                        time.sleep(1.2)  # the workers report what they served with each heartbeat, once a second
+                        result["spread"] = spread(served_before, kernel_worker_requests())
                     requests = max(result["requests"], 1)
                     result["front_us"] = (cpu_seconds(front_pids) - cpu_before[0]) * 1e6 / requests
                     result["workers_us"] = (cpu_seconds(worker_pids) - cpu_before[1]) * 1e6 / requests

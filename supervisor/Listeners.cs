@@ -13,12 +13,25 @@ namespace Supervisor;
 /// start, or when a binary upgrade's new supervisor takes over), announced in Gunicorn's words, and
 /// handed over, by descriptor, to the supervisor a binary upgrade starts.
 /// </summary>
-internal sealed class Listeners(WebApplication front, AdminEndpoints? admin, IReadOnlyList<BindAddress> binds, bool https, Serilog.ILogger log)
+/// <remarks>
+/// With --balancer kernel the public sockets are <paramref name="shared"/>, bound already, and served by
+/// the workers: the front is not started.
+/// </remarks>
+internal sealed class Listeners(WebApplication front, Kernel.SharedListenSockets? shared, AdminEndpoints? admin, IReadOnlyList<BindAddress> binds, bool https, Serilog.ILogger log)
 {
     public async Task StartAsync()
     {
-        await ListenAsync(() => front.StartAsync(), binds);
-        foreach (var address in FrontDoor.ListeningAddresses(front, binds, https))
+        IEnumerable<string> addresses;
+        if (shared is not null)
+        {
+            addresses = shared.Addresses;
+        }
+        else
+        {
+            await ListenAsync(() => front.StartAsync(), binds);
+            addresses = FrontDoor.ListeningAddresses(front, binds, https);
+        }
+        foreach (var address in addresses)
         {
             log.Information("Listening at: {Address} ({Pid})", address, Environment.ProcessId);
         }
@@ -36,6 +49,11 @@ internal sealed class Listeners(WebApplication front, AdminEndpoints? admin, IRe
     /// <summary>What a new supervisor needs to serve in this one's place: each listening socket by descriptor, and where to say it serves.</summary>
     public UpgradeHandover Handover(string commandSocket)
     {
+        if (shared is not null)
+        {
+            // Its workers accept on the sockets too: they would have to be told to stop, not the front.
+            throw new IOException("a binary upgrade of a supervisor with --balancer kernel is not supported yet; restart it, or reload (SIGHUP) for new app code");
+        }
         var cleartextHttp2 = front.Services.GetRequiredService<CleartextHttp2Listeners>();
         var frontBinds = SocketsOf(AddressesOf(front.Services)).Select(socket => socket.Bind with { CleartextHttp2 = cleartextHttp2.Serves(socket.Address) }).ToList();
         var adminBind = admin is null ? null : SocketsOf(admin.Addresses.ToList()) switch

@@ -109,13 +109,16 @@ internal static partial class SupervisorRun
         var health = new PoolHealth(TimeProvider.System);
         SupervisorMetrics.ObservePool(health, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
-        var listeners = new Listeners(front, admin, options.Binds, startup.Certificate is not null, log);
+        // --balancer kernel: bound here, before any worker, and inherited by each of them.
+        using var shared = options.Balancer == Balancer.Kernel && upgrading is null ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog) : null;
+        var listeners = new Listeners(front, shared, admin, options.Binds, startup.Certificate is not null, log);
         if (upgrading is null)
         {
             await listeners.StartAsync();
         }
         await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
-        log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe", options.WorkerProtocol);
+        log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe",
+            shared is null ? options.WorkerProtocol.ToString() : "kernel balancer: the workers accept the clients");
 
         var hooks = new ArbiterHooks(
             ReloadConfiguration: loader.Reload,
@@ -128,6 +131,7 @@ internal static partial class SupervisorRun
             },
             ReopenLogs: logs.Reopen,
             PrepareUpgrade: () => listeners.Handover(runDirectory.CommandSocketPath),
+            SendToWorker: control.Send,
             FirstGenerationReady: () =>
             {
                 if (upgrading is not null)
@@ -136,7 +140,7 @@ internal static partial class SupervisorRun
                 }
             });
         var upgrade = new BinaryUpgrade(events.Writer, TimeProvider.System);
-        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, TimeProvider.System);
+        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, shared?.Listeners, TimeProvider.System);
         var arbiter = new Arbiter(loaded, hooks, serviceManager, upgrade, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
         commands.Stop();

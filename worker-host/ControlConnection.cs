@@ -54,20 +54,23 @@ internal sealed class ControlConnection
         }
     }
 
-    /// <summary>Calls <paramref name="onClosed"/> once, from a background thread, when the supervisor's end closes.</summary>
-    public void WatchForClose(Action onClosed)
+    /// <summary>
+    /// Reads the supervisor's one-line messages on a background thread, calling <paramref name="onMessage"/>
+    /// for each, and <paramref name="onClosed"/> once when the supervisor's end closes.
+    /// </summary>
+    public void Watch(Action<string> onMessage, Action onClosed)
     {
         var thread = new Thread(() =>
         {
-            var buffer = new byte[256];
             try
             {
-                // The supervisor sends nothing yet; a read returning 0 means its end is gone.
-                while (_socket.Receive(buffer) > 0)
+                using var reader = new StreamReader(new NetworkStream(_socket, ownsSocket: false), Encoding.ASCII);
+                while (reader.ReadLine() is { } line)
                 {
+                    onMessage(line);
                 }
             }
-            catch (SocketException)
+            catch (IOException)
             {
             }
             catch (ObjectDisposedException)

@@ -12,14 +12,14 @@ namespace Supervisor.WorkerHost;
 /// <summary>What the worker-host adds to the app's host while it is being built.</summary>
 internal static class HostCustomization
 {
-    public static void Apply(object? builder, WorkerSettings settings)
+    public static void Apply(object? builder, WorkerAgent agent, WorkerSettings settings)
     {
         switch (builder)
         {
             case HostApplicationBuilder applicationBuilder: // WebApplication.CreateBuilder, Host.CreateApplicationBuilder
                 QuietStartupBannerByDefault(applicationBuilder.Configuration);
                 OverrideListenUrl(applicationBuilder.Configuration, settings);
-                AddServices(applicationBuilder.Services, settings);
+                AddServices(applicationBuilder.Services, agent, settings);
                 break;
             case IHostBuilder hostBuilder: // Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...)
                 hostBuilder.ConfigureAppConfiguration((_, configuration) =>
@@ -27,7 +27,7 @@ internal static class HostCustomization
                     QuietStartupBannerByDefault(configuration);
                     OverrideListenUrl(configuration, settings);
                 });
-                hostBuilder.ConfigureServices(services => AddServices(services, settings));
+                hostBuilder.ConfigureServices(services => AddServices(services, agent, settings));
                 break;
         }
     }
@@ -54,9 +54,16 @@ internal static class HostCustomization
             InitialData = [new KeyValuePair<string, string?>("Logging:LogLevel:Microsoft.Hosting.Lifetime", "Warning")],
         });
 
-    private static void AddServices(IServiceCollection services, WorkerSettings settings)
+    private static void AddServices(IServiceCollection services, WorkerAgent agent, WorkerSettings settings)
     {
         services.AddSingleton<IStartupFilter, ForwardedFromSupervisorStartupFilter>();
+        if (settings.Kernel is { } kernel && agent.Gate is { } gate && agent.Served is { } served)
+        {
+            services.AddSingleton<IStartupFilter>(new KernelRequestsStartupFilter(served, gate));
+            services.AddSingleton<IPostConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(new KernelListenSetup(kernel));
+            services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(provider => new GatedListenerFactory(gate, kernel.Listeners,
+                provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>(), provider.GetRequiredService<ILoggerFactory>()));
+        }
         if (settings.HeaderAllowance is { } allowance)
         {
             services.AddSingleton<IPostConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(new HeaderAllowanceSetup(allowance));

@@ -22,8 +22,20 @@ internal sealed class WorkerAgent : IDisposable
     {
         _settings = settings;
         _control = control;
-        _heartbeat = new Timer(_ => _control.Send(WorkerProtocol.Heartbeat), null, Timeout.Infinite, Timeout.Infinite);
+        // In kernel mode each beat carries the requests served so far: only the worker sees them.
+        _heartbeat = new Timer(_ => _control.Send(Served is { } served ? $"{WorkerProtocol.Heartbeat} {served.Total}" : WorkerProtocol.Heartbeat), null, Timeout.Infinite, Timeout.Infinite);
+        if (settings.Kernel is { } kernel)
+        {
+            Gate = new ConnectionGate();
+            Served = new ServedRequests(kernel.RequestLimit, limit => _control.Send($"{WorkerProtocol.Limit} {limit}"));
+        }
     }
+
+    /// <summary>Kernel mode: when this worker takes client connections.</summary>
+    internal ConnectionGate? Gate { get; }
+
+    /// <summary>Kernel mode: the requests it served.</summary>
+    internal ServedRequests? Served { get; }
 
     public static void StartFromEnvironment()
     {
@@ -40,12 +52,12 @@ internal sealed class WorkerAgent : IDisposable
     {
         _control.Send($"{WorkerProtocol.Hello} {_settings.WorkerKey} {Environment.ProcessId}");
         _heartbeat.Change(_settings.HeartbeatInterval, _settings.HeartbeatInterval);
-        _control.WatchForClose(OnSupervisorLost);
+        _control.Watch(OnSupervisorMessage, OnSupervisorLost);
         DiagnosticListener.AllListeners.Subscribe(new HostingEventObserver(this));
     }
 
     /// <summary>The host is about to be built: the last moment to add services and configuration.</summary>
-    internal void OnHostBuilding(object? builder) => HostCustomization.Apply(builder, _settings);
+    internal void OnHostBuilding(object? builder) => HostCustomization.Apply(builder, this, _settings);
 
     /// <summary>The host exists: readiness follows its lifetime.</summary>
     internal void OnHostBuilt(object? host)
@@ -58,6 +70,34 @@ internal sealed class WorkerAgent : IDisposable
         // ApplicationStarted fires after the server's sockets are bound: the worker can take requests.
         lifetime.ApplicationStarted.Register(() => _control.Send(WorkerProtocol.Ready));
         lifetime.ApplicationStopping.Register(() => _control.Send(WorkerProtocol.Stopping));
+        if (Served is { } served)
+        {
+            lifetime.ApplicationStopped.Register(() => _control.Send($"{WorkerProtocol.Served} {served.Total}"));
+        }
+    }
+
+    private void OnSupervisorMessage(string message)
+    {
+        switch (message)
+        {
+            case WorkerProtocol.Accept:
+                Gate?.Open();
+                break;
+            case WorkerProtocol.Drain when Gate is { } gate:
+                gate.BeginDrain();
+                _ = StopWhenDrainedAsync(gate);
+                break;
+        }
+    }
+
+    // The HTTP/1.1 clients have until their next response, or the keep-alive time (after which Kestrel
+    // closes their idle connections itself), to leave; then the host stops as on SIGTERM, finishing the
+    // requests still in flight (WebSockets, long polls) within its shutdown timeout, --graceful-timeout.
+    private async Task StopWhenDrainedAsync(ConnectionGate gate)
+    {
+        var keepAlive = _settings.Kernel!.KeepAlive;
+        await Task.WhenAny(gate.Drained, Task.Delay(keepAlive + TimeSpan.FromSeconds(1)));
+        _lifetime?.StopApplication();
     }
 
     private void OnSupervisorLost()

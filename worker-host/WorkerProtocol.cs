@@ -38,6 +38,19 @@ public static class WorkerProtocol
     /// </summary>
     public const string HeaderAllowanceVariable = "SUPERVISOR_HEADER_ALLOWANCE";
 
+    /// <summary>
+    /// --balancer kernel: the public listening sockets this worker inherited and serves clients on, as
+    /// descriptors, each with <c>:h2c</c> when it serves cleartext HTTP/2 only: <c>3,4:h2c</c>. Absent
+    /// in proxy mode, where the worker serves the supervisor on <see cref="ListenUrlVariable"/>.
+    /// </summary>
+    public const string ListenHandlesVariable = "SUPERVISOR_LISTEN_HANDLES";
+
+    /// <summary>--balancer kernel: the requests after which the worker asks to be recycled (--max-requests with its jitter); 0 for none.</summary>
+    public const string RequestLimitVariable = "SUPERVISOR_REQUEST_LIMIT";
+
+    /// <summary>--balancer kernel: --keep-alive in milliseconds, the idle time after which the worker closes a client's connection.</summary>
+    public const string KeepAliveVariable = "SUPERVISOR_KEEPALIVE_MS";
+
     /// <summary>First message on a connection: <c>hello KEY PID</c>.</summary>
     public const string Hello = "hello";
 
@@ -49,6 +62,22 @@ public static class WorkerProtocol
 
     /// <summary>The app has begun its graceful shutdown.</summary>
     public const string Stopping = "stopping";
+
+    /// <summary>--balancer kernel: the worker has served its request limit: <c>limit N</c>.</summary>
+    public const string Limit = "limit";
+
+    /// <summary>--balancer kernel: what the worker served, sent as it stops: <c>served N</c>.</summary>
+    public const string Served = "served";
+
+    /// <summary>Supervisor to worker, --balancer kernel: the worker is in rotation; it starts accepting client connections.</summary>
+    public const string Accept = "accept";
+
+    /// <summary>
+    /// Supervisor to worker, --balancer kernel: the worker is out of rotation. It stops accepting, answers
+    /// each HTTP/1.1 request with Connection: close and each HTTP/2 connection with GOAWAY, and stops
+    /// once its connections are closed or the keep-alive time has passed, finishing what is in flight.
+    /// </summary>
+    public const string Drain = "drain";
 
     public const int DefaultHeartbeatMilliseconds = 1000;
 }

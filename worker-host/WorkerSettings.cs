@@ -8,7 +8,8 @@ internal sealed record WorkerSettings(
     TimeSpan HeartbeatInterval,
     string? DataProtectionDirectory,
     string ApplicationName,
-    HeaderAllowance? HeaderAllowance)
+    HeaderAllowance? HeaderAllowance,
+    KernelListening? Kernel)
 {
     /// <summary>Null when the app runs on its own, outside a supervisor: the hook then does nothing.</summary>
     public static WorkerSettings? FromEnvironment()
@@ -29,7 +30,8 @@ internal sealed record WorkerSettings(
             TimeSpan.FromMilliseconds(heartbeatMilliseconds),
             NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.DataProtectionDirectoryVariable)),
             NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.ApplicationNameVariable)) ?? workerKey,
-            HeaderAllowance.Parse(Environment.GetEnvironmentVariable(WorkerProtocol.HeaderAllowanceVariable)));
+            HeaderAllowance.Parse(Environment.GetEnvironmentVariable(WorkerProtocol.HeaderAllowanceVariable)),
+            KernelListening.FromEnvironment());
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

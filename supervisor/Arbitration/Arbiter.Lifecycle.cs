@@ -32,10 +32,12 @@ internal sealed partial class Arbiter
     private Worker? StartWorker(WorkerSlot slot, int generation, SupervisorOptions options, Worker? replaces = null)
     {
         var identity = new WorkerIdentity(slot.Index, generation, ++_serial);
+        // Gunicorn's jitter: each worker draws its own limit, so workers do not all recycle at once.
+        var requestLimit = options.MaxRequests > 0 ? options.MaxRequests + Random.Shared.Next(0, options.MaxRequestsJitter + 1) : 0;
         WorkerProcess process;
         try
         {
-            process = _launcher.Launch(options, identity, LogWorkerOutput);
+            process = _launcher.Launch(options, identity, requestLimit, LogWorkerOutput);
         }
         catch (Exception exception) when (exception is System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
         {
@@ -50,8 +52,6 @@ internal sealed partial class Arbiter
             }
             return null;
         }
-        // Gunicorn's jitter: each worker draws its own limit, so workers do not all recycle at once.
-        var requestLimit = options.MaxRequests > 0 ? options.MaxRequests + Random.Shared.Next(0, options.MaxRequestsJitter + 1) : 0;
         var worker = new Worker(process, _dispatcher.Track(identity.Key, process.Pid, requestLimit), options, Now) { Replaces = replaces };
         _workers.Add(worker);
         PublishWorkers();
@@ -72,6 +72,12 @@ internal sealed partial class Arbiter
         {
             case WorkerProtocol.Ready:
                 MarkReady(worker);
+                break;
+            case WorkerProtocol.Limit when long.TryParse(report.Argument, out var limit):
+                OnRequestLimitReached(worker.Key, limit); // Kernel mode: the worker counts its own requests.
+                break;
+            case WorkerProtocol.Served or WorkerProtocol.Heartbeat when long.TryParse(report.Argument, out var served):
+                worker.ServedReported = served;
                 break;
             case WorkerProtocol.Stopping when worker.InRotation && !worker.StopRequested:
                 _log.Warning("Worker {Slot} (pid: {WorkerPid}) is stopping on its own; out of rotation", worker.Slot, worker.Pid);
@@ -159,7 +165,7 @@ internal sealed partial class Arbiter
         if (worker.StopRequested)
         {
             _log.Information("Worker exiting (pid: {WorkerPid}): worker {Slot}, generation {Generation}, {Reason}; given {Requests} requests",
-                worker.Pid, worker.Slot, worker.Generation, worker.StopReason, worker.Load.Given);
+                worker.Pid, worker.Slot, worker.Generation, worker.StopReason, worker.ServedReported ?? worker.Load.Given);
             StartQueuedReload();
             return;
         }

@@ -1,5 +1,7 @@
+using Supervisor.Configuration;
 using Supervisor.Control;
 using Supervisor.Native;
+using Supervisor.WorkerHost;
 
 namespace Supervisor.Arbitration;
 
@@ -100,6 +102,11 @@ internal sealed partial class Arbiter
         var process = worker.Process;
         // Its own generation's options: this runs beside the arbiter's loop, which may swap the current ones.
         var timeout = worker.Options.GracefulTimeout;
+        if (worker.Options.Balancer == Balancer.Kernel)
+        {
+            await DrainAndStopKernelWorkerAsync(worker, timeout);
+            return;
+        }
         var drainStarted = _time.GetTimestamp();
         while (worker.Load.InFlight > 0 && !process.HasExited && _time.GetElapsedTime(drainStarted) < timeout)
         {
@@ -119,6 +126,26 @@ internal sealed partial class Arbiter
         {
             _log.Warning("Worker (pid:{WorkerPid}) still running {Timeout} s after SIGTERM; sending SIGKILL", worker.Pid, timeout.TotalSeconds);
             process.Signal(Libc.SIGKILL);
+        }
+    }
+
+    /// <summary>
+    /// Kernel mode: only the worker knows its connections. Told to drain, it stops accepting, lets its
+    /// clients leave over the keep-alive time, and stops gracefully; SIGKILL if it has not exited by then
+    /// and the graceful timeout after.
+    /// </summary>
+    private async Task DrainAndStopKernelWorkerAsync(Worker worker, TimeSpan gracefulTimeout)
+    {
+        _hooks.SendToWorker(worker.Key, WorkerProtocol.Drain);
+        var allowed = worker.Options.KeepAlive + TimeSpan.FromSeconds(1) + gracefulTimeout;
+        try
+        {
+            await worker.Process.Exited.WaitAsync(allowed, _time);
+        }
+        catch (TimeoutException)
+        {
+            _log.Warning("Worker (pid:{WorkerPid}) still running {Timeout} s after it was told to drain; sending SIGKILL", worker.Pid, allowed.TotalSeconds);
+            worker.Process.Signal(Libc.SIGKILL);
         }
     }
 }

@@ -26,7 +26,7 @@ internal sealed partial class Arbiter
     {
         var (state, detail) = StateOf(worker);
         return new WorkerStatus(worker.Slot, worker.Pid, worker.Generation, state, worker.StartedAt,
-            worker.Load.Given, worker.Load.InFlight, worker.Process.ResidentBytes(), detail);
+            worker.ServedReported ?? worker.Load.Given, worker.Load.InFlight, worker.Process.ResidentBytes(), detail);
     }
 
     private static (string State, string? Detail) StateOf(Worker worker) => worker switch

@@ -4,6 +4,7 @@ using Serilog.Events;
 using Supervisor.Configuration;
 using Supervisor.Control;
 using Supervisor.Proxy;
+using Supervisor.WorkerHost;
 using Supervisor.Workers;
 
 namespace Supervisor.Arbitration;
@@ -239,6 +240,14 @@ internal sealed partial class Arbiter
     {
         var inRotation = _workers.Where(w => w.InRotation).Select(w => w.Key).ToList();
         _dispatcher.Publish(inRotation);
+        if (Options.Balancer == Balancer.Kernel)
+        {
+            foreach (var worker in _workers.Where(w => w.InRotation && !w.ToldToAccept))
+            {
+                worker.ToldToAccept = true;
+                _hooks.SendToWorker(worker.Key, WorkerProtocol.Accept);
+            }
+        }
         _health.InRotation(inRotation.Count);
         PublishWorkers();
         _serviceManager.Status(PoolStatus());

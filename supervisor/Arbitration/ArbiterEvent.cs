@@ -9,7 +9,7 @@ namespace Supervisor.Arbitration;
 internal abstract record ArbiterEvent;
 
 /// <summary>A worker-host message: hello, ready, heartbeat or stopping.</summary>
-internal sealed record WorkerReported(string WorkerKey, string Message) : ArbiterEvent;
+internal sealed record WorkerReported(string WorkerKey, string Message, string? Argument = null) : ArbiterEvent;
 
 /// <summary>
 /// The request path found a worker gone: its control connection closed (it is exiting, or its

@@ -7,10 +7,12 @@ namespace Supervisor.Arbitration;
 /// <param name="ApplyConfiguration">Called when a reloaded configuration takes over: the request path and the logs follow it.</param>
 /// <param name="ReopenLogs">SIGUSR1 (and SIGHUP): reopen the log files, for rotation.</param>
 /// <param name="PrepareUpgrade">SIGUSR2: what to hand a new supervisor (the listening sockets, the command socket).</param>
+/// <param name="SendToWorker">Sends a worker a one-line message over its control connection (--balancer kernel: accept, drain).</param>
 /// <param name="FirstGenerationReady">Every worker of the first generation is ready: a supervisor started by an upgrade starts serving.</param>
 internal sealed record ArbiterHooks(
     Func<LoadedConfiguration, LoadedConfiguration> ReloadConfiguration,
     Action<LoadedConfiguration> ApplyConfiguration,
     Action ReopenLogs,
     Func<UpgradeHandover> PrepareUpgrade,
+    Action<string, string> SendToWorker,
     Action FirstGenerationReady);

@@ -35,7 +35,7 @@ internal sealed class Worker(WorkerProcess process, WorkerLoad load, SupervisorO
 
     public bool IsBooting => ReadyAt is null && !StopRequested;
 
-    /// <summary>True while it is a YARP destination.</summary>
+    /// <summary>True while it takes requests: a destination of the proxy, or (kernel mode) a worker told to accept.</summary>
     public bool InRotation { get; set; }
 
     /// <summary>The supervisor asked it to stop: its exit is expected, not a crash.</summary>
@@ -65,6 +65,12 @@ internal sealed class Worker(WorkerProcess process, WorkerLoad load, SupervisorO
 
     /// <summary>Killed for a silent heartbeat (WORKER TIMEOUT): its exit is counted as a timeout, not a crash.</summary>
     public bool TimedOut { get; set; }
+
+    /// <summary>Kernel mode: the requests the worker said it served, with each heartbeat and as it stopped (the supervisor sees none of them).</summary>
+    public long? ServedReported { get; set; }
+
+    /// <summary>Kernel mode: it was told to accept client connections (it waits for that from its start).</summary>
+    public bool ToldToAccept { get; set; }
 
     /// <summary>Consecutive memory samples above --max-memory.</summary>
     public int SamplesOverMemoryLimit { get; set; }

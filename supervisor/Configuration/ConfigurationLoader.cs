@@ -19,7 +19,8 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
     [
         WorkerProtocol.ControlSocketVariable, WorkerProtocol.WorkerKeyVariable, WorkerProtocol.WorkerIdVariable,
         WorkerProtocol.WorkerGenerationVariable, WorkerProtocol.ListenUrlVariable, WorkerProtocol.DataProtectionDirectoryVariable,
-        WorkerProtocol.ApplicationNameVariable, WorkerProtocol.HeartbeatIntervalVariable,
+        WorkerProtocol.ApplicationNameVariable, WorkerProtocol.HeartbeatIntervalVariable, WorkerProtocol.HeaderAllowanceVariable,
+        WorkerProtocol.ListenHandlesVariable, WorkerProtocol.RequestLimitVariable, WorkerProtocol.KeepAliveVariable,
     ];
 
     /// <summary>Reads every source and checks every value; throws <see cref="UsageException"/> naming the source, the setting and the reason.</summary>
@@ -206,6 +207,11 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
                 throw new UsageException($"--admin-bind {admin} is also a --bind address: the health endpoints are never served on the public side; give them a port or a unix: path of their own");
             }
         }
+        var balancer = values.Get(Settings.BalancerSetting);
+        if (balancer == Balancer.Kernel)
+        {
+            CheckKernelBalancer(app, values, effective, warnings);
+        }
         if (values.Get(Settings.MaxRequestsJitter) > 0 && values.Get(Settings.MaxRequests) == 0)
         {
             warnings.Add("--max-requests-jitter has no effect without --max-requests");
@@ -216,6 +222,7 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
             Workers = values.Get(Settings.Workers),
             ChangeDirectory = values.Get(Settings.Chdir),
             WorkerEnvironment = values.Get(Settings.Env),
+            Balancer = balancer,
             WorkerProtocol = values.Get(Settings.WorkerProtocol),
             StickySessions = values.Get(Settings.StickySessions),
             DataProtectionDirectory = values.Get(Settings.DataProtectionDir),
@@ -251,6 +258,38 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
             Pidfile = values.Get(Settings.Pidfile),
         };
         return new LoadedConfiguration(options, effective, warnings);
+    }
+
+    // What --balancer kernel cannot do is refused in words when it would change what a user gets, and
+    // named in a warning when it only has no effect (docs/balancer.md says why each).
+    private static void CheckKernelBalancer(AppTarget app, SettingValues values, IReadOnlyList<EffectiveSetting> effective, List<string> warnings)
+    {
+        if (!app.StartupHooksSupported)
+        {
+            throw new UsageException($"--balancer kernel needs the worker-host inside each worker to serve the shared sockets, and {app.Path} cannot load it (a native or trimmed app); use --balancer proxy");
+        }
+        if (values.Get(Settings.StickySessions))
+        {
+            throw new UsageException("--sticky-sessions needs --balancer proxy: in kernel mode the kernel, not the supervisor, chooses each connection's worker");
+        }
+        if (values.Get(Settings.CertFile) is not null)
+        {
+            throw new UsageException("--certfile with --balancer kernel is not supported yet: the workers would have to serve TLS; use --balancer proxy, or end TLS at nginx or the load balancer");
+        }
+        if (values.Get(Settings.AccessLogFile) is not null)
+        {
+            throw new UsageException("--access-logfile with --balancer kernel is not supported yet: the workers do not write the access log; use --balancer proxy");
+        }
+        var proxyOnly = new Setting[] { Settings.RequestTimeout, Settings.MaxQueue, Settings.WorkerConnections, Settings.WorkerProtocol, Settings.SendTimeout, Settings.HeaderTimeout };
+        var given = effective.Where(setting => proxyOnly.Contains(setting.Setting) && setting.Source.Kind != SourceKind.Default).Select(setting => setting.Setting.Flags[0]).ToList();
+        if (given.Count > 0)
+        {
+            warnings.Add($"{string.Join(", ", given)} {(given.Count == 1 ? "has" : "have")} no effect with --balancer kernel: no proxy sees the requests");
+        }
+        if (effective.First(setting => setting.Setting == Settings.ForwardedAllowIps).Source.Kind != SourceKind.Default)
+        {
+            warnings.Add("--forwarded-allow-ips is not applied with --balancer kernel yet: the app sees the address that connected (nginx's, behind nginx) and no X-Forwarded-* header is trusted");
+        }
     }
 
     private sealed class SettingValues(Dictionary<Setting, EffectiveSetting> effective)

@@ -94,6 +94,20 @@ internal static class Settings
         Write = (writer, value) => writer.WriteStringValue(value == WorkerProtocolVersion.Http2 ? "http2" : "http1"),
     };
 
+    public static readonly Setting<Balancer> BalancerSetting = new()
+    {
+        Key = "balancer",
+        Flags = ["--balancer"],
+        Meta = "proxy|kernel",
+        Section = AppSection,
+        OnReload = ReloadEffect.NeedsRestart,
+        Description = "proxy: the supervisor takes each request and gives it to the least busy worker. kernel: the workers accept the client connections themselves on the sockets the supervisor binds (Gunicorn's model): faster, but without per-request balancing, --request-timeout, --max-queue, --sticky-sessions and the front's limits; see docs/balancer.md.",
+        DefaultText = "proxy",
+        Read = ValueReaders.Choice(("proxy", Balancer.Proxy), ("kernel", Balancer.Kernel)),
+        Default = Balancer.Proxy,
+        Write = (writer, value) => writer.WriteStringValue(value == Balancer.Proxy ? "proxy" : "kernel"),
+    };
+
     public static readonly Setting<bool> StickySessions = new()
     {
         Key = "sticky_sessions",
@@ -571,7 +585,7 @@ internal static class Settings
     /// <summary>Every setting, in the order of <c>--help</c> and the README.</summary>
     public static readonly IReadOnlyList<Setting> All =
     [
-        App, Workers, Chdir, Env, WorkerProtocol, StickySessions, DataProtectionDir, SocketDir,
+        App, Workers, Chdir, Env, BalancerSetting, WorkerProtocol, StickySessions, DataProtectionDir, SocketDir,
         Timeout, GracefulTimeout, BootTimeout, RequestTimeout, MaxRequests, MaxRequestsJitter, MaxMemory,
         Bind, AdminBind, Backlog, WorkerConnections, MaxQueue, KeepAlive, HeaderTimeout, SendTimeout, LimitRequestLine, LimitRequestFields, LimitRequestFieldSize,
         LimitRequestBody, ForwardedAllowIps, CertFile, KeyFile,

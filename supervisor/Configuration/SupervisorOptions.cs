@@ -17,6 +17,8 @@ internal sealed record SupervisorOptions
 
     public IReadOnlyDictionary<string, string> WorkerEnvironment { get; init; } = new Dictionary<string, string>();
 
+    public Balancer Balancer { get; init; } = Balancer.Proxy;
+
     public WorkerProtocolVersion WorkerProtocol { get; init; } = WorkerProtocolVersion.Http2;
 
     public bool StickySessions { get; init; }
@@ -104,6 +106,16 @@ internal sealed record SupervisorOptions
 }
 
 /// <summary>How the proxy talks to the workers.</summary>
+/// <summary>Who gives each client to a worker (--balancer).</summary>
+internal enum Balancer
+{
+    /// <summary>The supervisor's front takes each request and forwards it to the least busy worker.</summary>
+    Proxy,
+
+    /// <summary>The workers accept client connections themselves, on the listening sockets the supervisor binds and they inherit.</summary>
+    Kernel,
+}
+
 internal enum WorkerProtocolVersion
 {
     /// <summary>HTTP/1.1: one request per connection at a time.</summary>

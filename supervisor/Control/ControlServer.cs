@@ -18,6 +18,7 @@ internal sealed class ControlServer : IAsyncDisposable
     private readonly Action<string> _onDisconnected;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _connections = [];
+    private readonly Dictionary<string, Socket> _byWorker = [];
     private readonly Lock _connectionsLock = new();
     private readonly Task _acceptLoop;
 
@@ -57,6 +58,27 @@ internal sealed class ControlServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>
+    /// Sends a worker one line, from the arbiter's loop. The lines are a few bytes on a local socket whose
+    /// reader is always reading, so a blocking send does not wait; a worker gone meanwhile is skipped.
+    /// </summary>
+    public void Send(string workerKey, string line)
+    {
+        Socket? connection;
+        lock (_connectionsLock)
+        {
+            connection = _byWorker.GetValueOrDefault(workerKey);
+        }
+        try
+        {
+            connection?.Send(System.Text.Encoding.ASCII.GetBytes(line + "\n"));
+        }
+        catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
+        {
+            // Its exit follows, and is handled as such.
+        }
+    }
+
     private Task AcceptLoopAsync() => PrivateUnixListener.AcceptUntilStoppedAsync(_listener, connection =>
     {
         lock (_connectionsLock)
@@ -87,8 +109,12 @@ internal sealed class ControlServer : IAsyncDisposable
                         return;
                     }
                     workerKey = key;
+                    lock (_connectionsLock)
+                    {
+                        _byWorker[key] = connection;
+                    }
                 }
-                _events.TryWrite(new WorkerReported(workerKey, parts[0]));
+                _events.TryWrite(new WorkerReported(workerKey, parts[0], parts.Length > 1 ? parts[1] : null));
             }
         }
         catch (Exception exception) when (exception is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
@@ -103,6 +129,10 @@ internal sealed class ControlServer : IAsyncDisposable
             lock (_connectionsLock)
             {
                 _connections.Remove(connection);
+                if (workerKey is not null)
+                {
+                    _byWorker.Remove(workerKey);
+                }
             }
             connection.Dispose();
         }

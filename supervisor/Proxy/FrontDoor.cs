@@ -323,7 +323,7 @@ internal static class FrontDoor
     }
 
     // A supervisor killed outright leaves its public socket file; a live one still accepts connections.
-    private static void RemoveStaleUnixSocket(string path)
+    internal static void RemoveStaleUnixSocket(string path)
     {
         if (Native.Libc.GetPathStatus(path) is not { IsSocket: true } status || status.OwnerId != Native.Libc.EffectiveUserId)
         {

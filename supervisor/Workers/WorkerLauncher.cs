@@ -7,7 +7,8 @@ using Supervisor.WorkerHost;
 namespace Supervisor.Workers;
 
 /// <summary>Turns the options into the command line and environment of one worker process.</summary>
-internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, TimeProvider time)
+/// <param name="sharedListeners">--balancer kernel: the public sockets every worker inherits and serves; null in proxy mode.</param>
+internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, IReadOnlyList<InheritedListener>? sharedListeners, TimeProvider time)
 {
     // Container images and shells set these; any of them would make a worker bind a public port
     // or fight over the supervisor's address.
@@ -18,7 +19,8 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
     ];
 
     /// <summary>Starts one worker of the app <paramref name="options"/> name, as <paramref name="identity"/>.</summary>
-    public WorkerProcess Launch(SupervisorOptions options, WorkerIdentity identity, Action<WorkerProcess, string, LogEventLevel> onOutput)
+    /// <param name="requestLimit">Its --max-requests with jitter (0: none): counted by the worker itself in kernel mode.</param>
+    public WorkerProcess Launch(SupervisorOptions options, WorkerIdentity identity, long requestLimit, Action<WorkerProcess, string, LogEventLevel> onOutput)
     {
         var socketPath = runDirectory.WorkerSocketPath(identity.Key);
         // A worker killed with SIGKILL leaves its socket file; the names are unique per spawn, but a
@@ -27,10 +29,10 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         {
             File.Delete(socketPath);
         }
-        return WorkerProcess.Start(identity, CreateStartInfo(options, identity, socketPath), time, onOutput);
+        return WorkerProcess.Start(identity, CreateStartInfo(options, identity, socketPath, requestLimit), time, onOutput);
     }
 
-    private ProcessStartInfo CreateStartInfo(SupervisorOptions options, WorkerIdentity identity, string socketPath)
+    private ProcessStartInfo CreateStartInfo(SupervisorOptions options, WorkerIdentity identity, string socketPath, long requestLimit)
     {
         var startInfo = new ProcessStartInfo
         {
@@ -63,14 +65,26 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
             environment[name] = value;
         }
 
-        if (options.WorkerProtocol == WorkerProtocolVersion.Http2)
+        if (sharedListeners is not null)
         {
-            // Cleartext HTTP/2 needs an HTTP/2-only endpoint: Kestrel then accepts prior-knowledge h2c.
-            environment["Kestrel__EndpointDefaults__Protocols"] = "Http2";
+            // Kernel mode: the worker serves the clients on the sockets it inherits, not the supervisor.
+            environment[WorkerProtocol.ListenHandlesVariable] = KernelListening.Format(sharedListeners);
+            environment[WorkerProtocol.RequestLimitVariable] = requestLimit.ToString(CultureInfo.InvariantCulture);
+            environment[WorkerProtocol.KeepAliveVariable] = ((long)options.KeepAlive.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         }
-        var listenUrl = $"http://unix:{socketPath}";
-        environment["ASPNETCORE_URLS"] = listenUrl;
-        environment[WorkerProtocol.ListenUrlVariable] = listenUrl;
+        else
+        {
+            environment.Remove(WorkerProtocol.ListenHandlesVariable); // A supervisor run under a kernel-mode one.
+            if (options.WorkerProtocol == WorkerProtocolVersion.Http2)
+            {
+                // Cleartext HTTP/2 needs an HTTP/2-only endpoint: Kestrel then accepts prior-knowledge h2c.
+                environment["Kestrel__EndpointDefaults__Protocols"] = "Http2";
+            }
+            var listenUrl = $"http://unix:{socketPath}";
+            environment["ASPNETCORE_URLS"] = listenUrl;
+            environment[WorkerProtocol.ListenUrlVariable] = listenUrl;
+            environment[WorkerProtocol.HeaderAllowanceVariable] = Proxy.ForwardingRules.Allowance(options).ToString();
+        }
         environment[WorkerProtocol.ControlSocketVariable] = runDirectory.ControlSocketPath;
         environment[WorkerProtocol.WorkerKeyVariable] = identity.Key;
         environment[WorkerProtocol.WorkerIdVariable] = identity.Slot.ToString(CultureInfo.InvariantCulture);
@@ -78,7 +92,6 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         environment[WorkerProtocol.DataProtectionDirectoryVariable] = keyRingDirectory;
         environment[WorkerProtocol.ApplicationNameVariable] = options.App.Name;
         environment[WorkerProtocol.HeartbeatIntervalVariable] = ((int)HeartbeatInterval(options.Timeout).TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        environment[WorkerProtocol.HeaderAllowanceVariable] = Proxy.ForwardingRules.Allowance(options).ToString();
         environment["DOTNET_STARTUP_HOOKS"] = environment.TryGetValue("DOTNET_STARTUP_HOOKS", out var hooks) && !string.IsNullOrEmpty(hooks)
             ? $"{hooks}{Path.PathSeparator}{runtime.HookPath}"
             : runtime.HookPath;

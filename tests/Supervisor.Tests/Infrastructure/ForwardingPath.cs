@@ -1,6 +1,6 @@
 namespace Supervisor.Tests.Infrastructure;
 
-/// <summary>The two ways the front forwards requests, for the tests that must hold on both.</summary>
+/// <summary>The ways a request reaches a worker, for the tests that must hold on each.</summary>
 public enum ForwardingPath
 {
     /// <summary>The default: the front's own HTTP/2 client for requests without a body, YARP over HTTP/2 for the rest.</summary>
@@ -8,6 +8,9 @@ public enum ForwardingPath
 
     /// <summary>--worker-protocol http1: YARP over HTTP/1.1 for every request.</summary>
     Http1Workers,
+
+    /// <summary>--balancer kernel: no proxy; the workers accept the client connections themselves.</summary>
+    Kernel,
 }
 
 internal static class ForwardingPathArguments
@@ -15,6 +18,7 @@ internal static class ForwardingPathArguments
     public static string[] Arguments(this ForwardingPath path) => path switch
     {
         ForwardingPath.Http1Workers => ["--worker-protocol", "http1"],
+        ForwardingPath.Kernel => ["--balancer", "kernel"],
         _ => [],
     };
 }

@@ -13,6 +13,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [Theory]
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Http1Workers)]
+    [InlineData(ForwardingPath.Kernel)]
     public async Task A_worker_killed_from_outside_is_replaced_and_costs_only_what_it_was_answering(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
@@ -37,9 +38,32 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         {
             output.WriteLine($"failed: {failure}, from {Stopwatch.GetElapsedTime(killedAt, failure.StartedAt).TotalMilliseconds:F0} to {Stopwatch.GetElapsedTime(killedAt, failure.EndedAt).TotalMilliseconds:F0} ms after the kill");
         }
-        load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, deathKnownAt));
-        // Requests reached the replacement: the slot was filled, not just left to the other worker.
-        Assert.Contains(load.Outcomes, outcome => outcome.WorkerPid == replacement && !outcome.Failed);
+        if (path == ForwardingPath.Kernel)
+        {
+            // Its clients' connections die with it, in flight or idle: a client may send an idle one's next request again.
+            load.AssertIntactExcept(MixedLoad.DoomedByDeathOfKernelWorker(victim, deathKnownAt), resendsAllowed: load.HttpLanes);
+        }
+        else
+        {
+            load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, deathKnownAt));
+        }
+        // Requests reached the replacement: the slot was filled, not just left to the other worker. In kernel
+        // mode the load's clients keep the connections the survivor took while the slot was empty: the
+        // replacement shows on new connections (the kernel gives each to the first worker that accepts it).
+        if (path == ForwardingPath.Kernel)
+        {
+            var servedBy = new List<int>();
+            for (var i = 0; i < 50 && !servedBy.Contains(replacement); i++)
+            {
+                using var freshConnection = supervisor.CreateClient();
+                servedBy.Add((await WhoAmI.GetAsync(freshConnection)).Pid);
+            }
+            Assert.True(servedBy.Contains(replacement), $"{servedBy.Count} new connections, none served by the replacement {replacement}: {string.Join(", ", servedBy.Distinct())}");
+        }
+        else
+        {
+            Assert.Contains(load.Outcomes, outcome => outcome.WorkerPid == replacement && !outcome.Failed);
+        }
         Assert.DoesNotContain(load.Outcomes, outcome => outcome.WorkerPid == victim && outcome.StartedAt > deathKnownAt);
     }
 

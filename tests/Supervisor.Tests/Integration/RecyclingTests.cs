@@ -15,6 +15,7 @@ public sealed class RecyclingTests(ITestOutputHelper output)
     [Theory]
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Http1Workers)]
+    [InlineData(ForwardingPath.Kernel)]
     public async Task Max_requests_recycles_workers_again_and_again_overlapped_under_mixed_load_without_a_failed_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();

@@ -89,6 +89,36 @@ public sealed class ConfigurationLoaderTests : IDisposable
         Assert.Contains(expected, refused.Message);
     }
 
+    [Theory]
+    [InlineData("--sticky-sessions", "--sticky-sessions needs --balancer proxy")]
+    [InlineData("--access-logfile=-", "--access-logfile with --balancer kernel is not supported yet")]
+    public void What_the_kernel_balancer_cannot_do_is_refused_in_words(string option, string expected)
+    {
+        var refused = Assert.Throws<UsageException>(() => Load(["--app", _app, "--balancer", "kernel", option]));
+        Assert.Contains(expected, refused.Message);
+    }
+
+    [Fact]
+    public void Proxy_only_options_given_with_the_kernel_balancer_are_named_in_a_warning()
+    {
+        var loaded = Load(["--app", _app, "--balancer", "kernel", "--request-timeout", "5", "--max-queue", "10"]);
+        Assert.Equal(Balancer.Kernel, loaded.Options.Balancer);
+        Assert.Contains("--request-timeout, --max-queue have no effect with --balancer kernel", Assert.Single(loaded.Warnings));
+        Assert.Empty(Load(["--app", _app, "--balancer", "kernel"]).Warnings);
+    }
+
+    [Theory]
+    [InlineData("3", "3")]
+    [InlineData("3,4:h2c", "3,4:h2c")]
+    [InlineData("", null)]
+    [InlineData("2", null)]
+    [InlineData("3,x", null)]
+    public void The_inherited_listeners_are_read_as_the_supervisor_writes_them(string text, string? expected)
+    {
+        var listeners = Supervisor.WorkerHost.KernelListening.ParseListeners(text);
+        Assert.Equal(expected, listeners is null ? null : Supervisor.WorkerHost.KernelListening.Format(listeners));
+    }
+
     [Fact]
     public void Gunicorns_environment_defaults_apply_below_every_explicit_source()
     {

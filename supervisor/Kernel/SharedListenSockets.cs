@@ -1,0 +1,136 @@
+using System.Net;
+using System.Net.Sockets;
+using Supervisor.Configuration;
+using Supervisor.Proxy;
+using Supervisor.WorkerHost;
+
+namespace Supervisor.Kernel;
+
+/// <summary>
+/// --balancer kernel: the public listening sockets, bound by the supervisor before any worker exists (so
+/// a taken port leaves nothing behind, as in proxy mode) and left open across exec, so that every worker
+/// inherits them under the same descriptors and accepts on them. The kernel gives each connection to
+/// whichever worker accepts first. The supervisor keeps its own copies open for its whole life: the
+/// sockets outlive every worker, and connections wait in the backlog while none accepts.
+/// </summary>
+internal sealed class SharedListenSockets : IDisposable
+{
+    private readonly List<(Socket Socket, InheritedListener Listener, string Address)> _sockets;
+
+    private SharedListenSockets(List<(Socket, InheritedListener, string)> sockets) => _sockets = sockets;
+
+    /// <summary>What each worker is told it inherited.</summary>
+    public IReadOnlyList<InheritedListener> Listeners => [.. _sockets.Select(socket => socket.Listener)];
+
+    /// <summary>Where the sockets listen, as Gunicorn's "Listening at" names them.</summary>
+    public IReadOnlyList<string> Addresses => [.. _sockets.Select(socket => socket.Address)];
+
+    /// <summary>Binds every address; a failure names the address and its fix, and leaves nothing bound.</summary>
+    public static SharedListenSockets Bind(IReadOnlyList<BindAddress> binds, int backlog)
+    {
+        var sockets = new List<(Socket, InheritedListener, string)>();
+        try
+        {
+            foreach (var bind in binds)
+            {
+                try
+                {
+                    foreach (var socket in Open(bind, backlog))
+                    {
+                        var descriptor = (int)socket.Handle;
+                        Native.Libc.SetCloseOnExec(descriptor, false);
+                        sockets.Add((socket, new InheritedListener(descriptor, bind.CleartextHttp2), Describe(bind, socket)));
+                    }
+                }
+                catch (SocketException exception)
+                {
+                    throw ListenFailure.For([bind], exception);
+                }
+            }
+            return new SharedListenSockets(sockets);
+        }
+        catch
+        {
+            foreach (var (socket, _, _) in sockets)
+            {
+                socket.Dispose();
+            }
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (socket, _, _) in _sockets)
+        {
+            socket.Dispose();
+        }
+    }
+
+    private static IEnumerable<Socket> Open(BindAddress bind, int backlog)
+    {
+        switch (bind)
+        {
+            case TcpBind { Host: "localhost" } tcp:
+                // Both loopbacks, as Kestrel's ListenLocalhost: the IPv6 one only where the machine has it.
+                yield return Listen(new IPEndPoint(IPAddress.Loopback, tcp.Port), backlog);
+                if (Socket.OSSupportsIPv6 && TryListen(new IPEndPoint(IPAddress.IPv6Loopback, tcp.Port), backlog) is { } ipv6)
+                {
+                    yield return ipv6;
+                }
+                break;
+            case TcpBind tcp:
+                yield return Listen(new IPEndPoint(IPAddress.Parse(tcp.Host), tcp.Port), backlog);
+                break;
+            case UnixBind unix:
+                FrontDoor.RemoveStaleUnixSocket(unix.Path);
+                var descriptor = UnixListenSockets.Bind(unix.Path, backlog);
+                yield return new Socket(new SafeSocketHandle(descriptor, ownsHandle: true));
+                break;
+            case FdBind fd:
+                yield return new Socket(new SafeSocketHandle(fd.Descriptor, ownsHandle: true));
+                break;
+        }
+    }
+
+    private static Socket Listen(IPEndPoint endpoint, int backlog)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true; // [::] takes IPv4 clients too, as Kestrel's does.
+            }
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(endpoint);
+            socket.Listen(backlog);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static Socket? TryListen(IPEndPoint endpoint, int backlog)
+    {
+        try
+        {
+            return Listen(endpoint, backlog);
+        }
+        catch (SocketException exception) when (exception.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported)
+        {
+            return null;
+        }
+    }
+
+    private static string Describe(BindAddress bind, Socket socket) => socket.LocalEndPoint switch
+    {
+        IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"http://[{ip.Address}]:{ip.Port}",
+        IPEndPoint ip => $"http://{ip.Address}:{ip.Port}",
+        UnixDomainSocketEndPoint unix => $"http://unix:{unix}",
+        _ => bind.ToString(),
+    } + (bind.CleartextHttp2 ? " (h2c)" : "");
+}

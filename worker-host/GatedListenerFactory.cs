@@ -1,0 +1,60 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Supervisor.WorkerHost;
+
+/// <summary>
+/// Kestrel's own socket transport for the inherited listening sockets, behind the worker's
+/// <see cref="ConnectionGate"/>: accepts wait until the worker is in rotation and end when it drains.
+/// Registered after the app's services, so Kestrel picks it for these descriptors and its default
+/// transport for anything else the app listens on.
+/// </summary>
+internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<InheritedListener> inherited, IOptions<SocketTransportOptions> options, ILoggerFactory loggers)
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    private readonly SocketTransportFactory _sockets = new(options, loggers);
+
+    public bool CanBind(EndPoint endpoint) =>
+        endpoint is FileHandleEndPoint handle && inherited.Any(listener => (ulong)listener.Descriptor == handle.FileHandle);
+
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        new GatedListener(await _sockets.BindAsync(endpoint, cancellationToken), gate,
+            inherited.First(listener => (ulong)listener.Descriptor == ((FileHandleEndPoint)endpoint).FileHandle).CleartextHttp2);
+
+    private sealed class GatedListener(IConnectionListener inner, ConnectionGate gate, bool http2Only) : IConnectionListener
+    {
+        public EndPoint EndPoint => inner.EndPoint;
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            if (!await gate.WaitToAcceptAsync(cancellationToken))
+            {
+                return null; // Drained before it was ever in rotation: Kestrel ends this accept loop.
+            }
+            using var acceptUntilDrained = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, gate.Draining);
+            try
+            {
+                // The socket is shared: a connection this worker does not accept waits for another's accept.
+                if (await inner.AcceptAsync(acceptUntilDrained.Token) is not { } connection)
+                {
+                    return null;
+                }
+                gate.Track(connection, http2Only);
+                return connection;
+            }
+            catch (OperationCanceledException) when (gate.IsDraining && !cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+        }
+
+        // The descriptor was inherited without close-on-exec, so .NET closes it without shutting the
+        // socket down: the other workers (and the supervisor) keep listening on it.
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+}

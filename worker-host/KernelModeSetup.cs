@@ -1,0 +1,67 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace Supervisor.WorkerHost;
+
+/// <summary>The app's Kestrel serves the inherited listening sockets, with the supervisor's keep-alive time.</summary>
+internal sealed class KernelListenSetup(KernelListening kernel) : IPostConfigureOptions<KestrelServerOptions>
+{
+    public void PostConfigure(string? name, KestrelServerOptions options)
+    {
+        foreach (var listener in kernel.Listeners)
+        {
+            options.ListenHandle((ulong)listener.Descriptor, listen =>
+            {
+                if (listener.CleartextHttp2)
+                {
+                    listen.Protocols = HttpProtocols.Http2; // Kestrel's only way to serve h2c, as the proxy front does.
+                }
+            });
+        }
+        options.Limits.KeepAliveTimeout = kernel.KeepAlive;
+    }
+}
+
+/// <summary>
+/// Ahead of the app's middleware, in kernel mode: counts the requests for --max-requests (the worker
+/// asks the supervisor for its recycle once, at the limit) and, once the worker drains, makes every
+/// HTTP/1.x response close its connection, so the client's next request goes to another worker.
+/// </summary>
+internal sealed class KernelRequestsStartupFilter(ServedRequests served, ConnectionGate gate) : IStartupFilter
+{
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, nextMiddleware) =>
+        {
+            served.Count();
+            if (gate.IsDraining && !HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol)
+                && context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true)
+            {
+                context.Response.Headers[HeaderNames.Connection] = "close";
+            }
+            return nextMiddleware(context);
+        });
+        next(app);
+    };
+}
+
+/// <summary>Requests this worker has served, and the one message at its --max-requests limit.</summary>
+internal sealed class ServedRequests(long limit, Action<long> onLimitReached)
+{
+    private long _count;
+
+    public long Total => Interlocked.Read(ref _count);
+
+    public void Count()
+    {
+        if (Interlocked.Increment(ref _count) == limit)
+        {
+            onLimitReached(limit);
+        }
+    }
+}
