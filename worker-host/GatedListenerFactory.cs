@@ -26,13 +26,25 @@ internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<In
 
     private sealed class GatedListener(IConnectionListener inner, ConnectionGate gate, bool http2Only) : IConnectionListener
     {
+        // Kestrel's stop unbinds, then waits for its accept loop: a worker stopped (SIGTERM) while it still
+        // waited to be put in rotation would otherwise wait out its whole shutdown timeout here.
+        private readonly CancellationTokenSource _unbound = new();
+
         public EndPoint EndPoint => inner.EndPoint;
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
-            if (!await gate.WaitToAcceptAsync(cancellationToken))
+            try
             {
-                return null; // Drained before it was ever in rotation: Kestrel ends this accept loop.
+                using var waitUntilUnbound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _unbound.Token);
+                if (!await gate.WaitToAcceptAsync(waitUntilUnbound.Token))
+                {
+                    return null; // Drained before it was ever in rotation: Kestrel ends this accept loop.
+                }
+            }
+            catch (OperationCanceledException) when (_unbound.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return null;
             }
             using var acceptUntilDrained = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, gate.Draining);
             try
@@ -53,8 +65,16 @@ internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<In
 
         // The descriptor was inherited without close-on-exec, so .NET closes it without shutting the
         // socket down: the other workers (and the supervisor) keep listening on it.
-        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        {
+            _unbound.Cancel();
+            return inner.UnbindAsync(cancellationToken);
+        }
 
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
+        public ValueTask DisposeAsync()
+        {
+            _unbound.Dispose();
+            return inner.DisposeAsync();
+        }
     }
 }
