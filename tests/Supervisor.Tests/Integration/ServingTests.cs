@@ -54,11 +54,13 @@ public sealed class ServingTests(ITestOutputHelper output)
         Assert.False(Directory.Exists(socketDirectory), "the socket directory the supervisor created is removed on a clean stop");
     }
 
-    [Fact]
-    public async Task The_app_sees_the_real_client_address_host_and_scheme_and_a_client_cannot_spoof_them()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Kernel)] // The worker sees the client's connection itself.
+    public async Task The_app_sees_the_real_client_address_host_and_scheme_and_a_client_cannot_spoof_them(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", .. path.Arguments()]);
         // 127.0.0.2 is a loopback address like any other, but not in the default --forwarded-allow-ips.
         using var client = LoopbackClient.From(IPAddress.Parse("127.0.0.2"), supervisor.BaseAddress);
 
