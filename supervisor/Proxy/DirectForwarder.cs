@@ -213,6 +213,18 @@ internal sealed class DirectForwarder(CurrentOptions current, WorkerDispatcher d
             context.Abort(); // Counted, and reported by the arbiter's tick.
             return Outcome.Answered;
         }
+        catch (IOException exception) when (!context.Response.HasStarted && exception.InnerException is HttpRequestException lost
+            && resends.Allow(new NoResponseException($"{lost.Message}, after the response head but before any of it reached the client", lost), worker, context.RequestAborted.IsCancellationRequested))
+        {
+            // The worker's connection was lost (not this stream reset) after its head came, while the head
+            // still waited for the body's first bytes: the client has nothing yet, so an idempotent request
+            // goes again, once, as one lost before its head (a worker frozen and killed between its HEADERS
+            // and DATA frames showed it).
+            Reset(context.Response);
+            logger.Warning("Request {Method} {Target} was in flight at worker {Worker} when {Reason}, after the response head but before any of it reached the client; sending it again",
+                context.Request.Method, target, worker, lost.Message);
+            return Outcome.SendAgain;
+        }
         catch (Exception exception) when (exception is IOException or OperationCanceledException)
         {
             if (!context.RequestAborted.IsCancellationRequested)
