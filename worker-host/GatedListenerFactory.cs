@@ -17,12 +17,13 @@ internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<In
 {
     private readonly SocketTransportFactory _sockets = new(options, loggers);
 
-    public bool CanBind(EndPoint endpoint) =>
-        endpoint is FileHandleEndPoint handle && inherited.Any(listener => (ulong)listener.Descriptor == handle.FileHandle);
+    public bool CanBind(EndPoint endpoint) => InheritedAt(endpoint) is not null;
 
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new GatedListener(await _sockets.BindAsync(endpoint, cancellationToken), gate,
-            inherited.First(listener => (ulong)listener.Descriptor == ((FileHandleEndPoint)endpoint).FileHandle).CleartextHttp2);
+        new GatedListener(await _sockets.BindAsync(endpoint, cancellationToken), gate, InheritedAt(endpoint)!.CleartextHttp2);
+
+    private InheritedListener? InheritedAt(EndPoint endpoint) =>
+        endpoint is FileHandleEndPoint handle ? inherited.FirstOrDefault(listener => (ulong)listener.Descriptor == handle.FileHandle) : null;
 
     private sealed class GatedListener(IConnectionListener inner, ConnectionGate gate, bool http2Only) : IConnectionListener
     {
