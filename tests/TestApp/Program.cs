@@ -232,10 +232,15 @@ app.Map("/echo/{**rest}", (HttpContext context) =>
     return Results.Text(text.ToString());
 });
 // A server-sent-events stream: the head at once, then an event every ms milliseconds; with stamp=true each
-// carries the moment it was written (Stopwatch ticks: CLOCK_MONOTONIC, the same in every process here).
+// carries the moment it was written (Stopwatch ticks: CLOCK_MONOTONIC, the same in every process here),
+// and so does the head (X-Head-Written).
 app.MapGet("/sse", async (HttpContext context, int events, int ms, bool stamp = false) =>
 {
     context.Response.ContentType = "text/event-stream";
+    if (stamp)
+    {
+        context.Response.Headers["X-Head-Written"] = System.Diagnostics.Stopwatch.GetTimestamp().ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
     await context.Response.Body.FlushAsync();
     for (var i = 0; i < events; i++)
     {
