@@ -52,7 +52,7 @@ internal sealed class Listeners(WebApplication front, Kernel.SharedListenSockets
         if (shared is not null)
         {
             // Its workers accept on the sockets too: they would have to be told to stop, not the front.
-            throw new IOException("a binary upgrade of a supervisor with --balancer kernel is not supported yet; restart it, or reload (SIGHUP) for new app code");
+            throw new IOException("a binary upgrade of a supervisor with --balancer kernel or handoff is not supported yet; restart it, or reload (SIGHUP) for new app code");
         }
         var cleartextHttp2 = front.Services.GetRequiredService<CleartextHttp2Listeners>();
         var frontBinds = SocketsOf(AddressesOf(front.Services)).Select(socket => socket.Bind with { CleartextHttp2 = cleartextHttp2.Serves(socket.Address) }).ToList();

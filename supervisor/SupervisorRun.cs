@@ -109,8 +109,11 @@ internal static partial class SupervisorRun
         var health = new PoolHealth(TimeProvider.System);
         SupervisorMetrics.ObservePool(health, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
-        // --balancer kernel: bound here, before any worker, and inherited by each of them.
-        using var shared = options.Balancer == Balancer.Kernel && upgrading is null ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog) : null;
+        // --balancer kernel and handoff: bound here, before any worker; in kernel mode inherited by each of them.
+        using var shared = options.Balancer.WorkersServeClients() && upgrading is null
+            ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog, inherited: options.Balancer == Balancer.Kernel)
+            : null;
+        using var dealer = shared is not null && options.Balancer == Balancer.Handoff ? Kernel.ConnectionDealer.Start(shared, runDirectory.HandoffSocketPath) : null;
         var listeners = new Listeners(front, shared, admin, options.Binds, startup.Certificate is not null, log);
         if (upgrading is null)
         {
@@ -118,7 +121,8 @@ internal static partial class SupervisorRun
         }
         await using var idleMemoryTrim = IdleMemoryTrim.Start(TimeProvider.System);
         log.Information("Using worker: {App} ({Mode}, {Protocol})", options.App.Path, options.App.StartupHooksSupported ? "worker-host" : "socket probe",
-            shared is null ? options.WorkerProtocol.ToString() : "kernel balancer: the workers accept the clients");
+            shared is null ? options.WorkerProtocol.ToString()
+                : options.Balancer == Balancer.Kernel ? "kernel balancer: the workers accept the clients" : "handoff balancer: the workers serve the connections the supervisor accepts");
 
         var hooks = new ArbiterHooks(
             ReloadConfiguration: loader.Reload,
@@ -132,6 +136,7 @@ internal static partial class SupervisorRun
             ReopenLogs: logs.Reopen,
             PrepareUpgrade: () => listeners.Handover(runDirectory.CommandSocketPath),
             SendToWorker: control.Send,
+            RotationChanged: inRotation => dealer?.Publish(inRotation),
             FirstGenerationReady: () =>
             {
                 if (upgrading is not null)
@@ -140,9 +145,15 @@ internal static partial class SupervisorRun
                 }
             });
         var upgrade = new BinaryUpgrade(events.Writer, TimeProvider.System);
-        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, shared?.Listeners, TimeProvider.System);
+        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, shared?.Listeners, dealer is null ? null : runDirectory.HandoffSocketPath, TimeProvider.System);
         var arbiter = new Arbiter(loaded, hooks, serviceManager, upgrade, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
+        // New clients are refused from now on, as the proxy's front refuses them (kernel mode: see docs/balancer.md).
+        dealer?.Dispose();
+        if (dealer is not null)
+        {
+            shared?.Dispose();
+        }
         commands.Stop();
         health.Stopping();
         if (stop.HandedOver)

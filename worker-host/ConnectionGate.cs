@@ -11,7 +11,9 @@ namespace Supervisor.WorkerHost;
 /// </code>
 /// A worker listens from its start but accepts nothing until the supervisor puts it in rotation, so a
 /// generation that fails to boot never served, as in proxy mode. Draining is for good: no connection is
-/// accepted after it, and <see cref="Drained"/> completes once every connection accepted is closed.
+/// accepted after it, and <see cref="Drained"/> completes once every connection accepted is closed and
+/// every source of connections has ended (handoff mode: the supervisor may have handed over connections
+/// just before it said drain; they are served, not dropped).
 /// </summary>
 internal sealed class ConnectionGate : IDisposable
 {
@@ -21,6 +23,8 @@ internal sealed class ConnectionGate : IDisposable
     private readonly object _lock = new();
     // Each connection accepted and not yet closed, and whether it speaks HTTP/2 only (an h2c listener's).
     private readonly Dictionary<ConnectionContext, bool> _open = [];
+    // Handoff mode: listeners that may still yield connections the supervisor handed over.
+    private int _sources;
 
     public bool IsDraining => _draining.IsCancellationRequested;
 
@@ -50,10 +54,7 @@ internal sealed class ConnectionGate : IDisposable
             }
             _draining.Cancel();
             http2 = [.. _open.Where(entry => entry.Value).Select(entry => entry.Key)];
-            if (_open.Count == 0)
-            {
-                _drained.TrySetResult();
-            }
+            CompleteIfDrained();
         }
         _opened.TrySetResult(false);
         foreach (var connection in http2)
@@ -79,15 +80,40 @@ internal sealed class ConnectionGate : IDisposable
         }, (this, connection));
     }
 
+    /// <summary>Handoff mode: a listener that yields connections until the supervisor ends its stream.</summary>
+    public void AddSource()
+    {
+        lock (_lock)
+        {
+            _sources++;
+        }
+    }
+
+    /// <summary>A source's last connection has been tracked: it yields no more.</summary>
+    public void EndSource()
+    {
+        lock (_lock)
+        {
+            _sources--;
+            CompleteIfDrained();
+        }
+    }
+
     private void Forget(ConnectionContext connection)
     {
         lock (_lock)
         {
             _open.Remove(connection);
-            if (_open.Count == 0 && _draining.IsCancellationRequested)
-            {
-                _drained.TrySetResult();
-            }
+            CompleteIfDrained();
+        }
+    }
+
+    // Under _lock.
+    private void CompleteIfDrained()
+    {
+        if (_open.Count == 0 && _sources == 0 && _draining.IsCancellationRequested)
+        {
+            _drained.TrySetResult();
         }
     }
 

@@ -12,7 +12,7 @@ namespace Supervisor.WorkerHost;
 /// Registered after the app's services, so Kestrel picks it for these descriptors and its default
 /// transport for anything else the app listens on.
 /// </summary>
-internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<InheritedListener> inherited, IOptions<SocketTransportOptions> options, ILoggerFactory loggers)
+internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<PublicListener> inherited, IOptions<SocketTransportOptions> options, ILoggerFactory loggers)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     private readonly SocketTransportFactory _sockets = new(options, loggers);
@@ -22,8 +22,8 @@ internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<In
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         new GatedListener(await _sockets.BindAsync(endpoint, cancellationToken), gate, InheritedAt(endpoint)!.CleartextHttp2);
 
-    private InheritedListener? InheritedAt(EndPoint endpoint) =>
-        endpoint is FileHandleEndPoint handle ? inherited.FirstOrDefault(listener => (ulong)listener.Descriptor == handle.FileHandle) : null;
+    private PublicListener? InheritedAt(EndPoint endpoint) =>
+        endpoint is FileHandleEndPoint handle ? inherited.FirstOrDefault(listener => (ulong)listener.Number == handle.FileHandle) : null;
 
     private sealed class GatedListener(IConnectionListener inner, ConnectionGate gate, bool http2Only) : IConnectionListener
     {

@@ -61,8 +61,14 @@ internal static class HostCustomization
         {
             services.AddSingleton<IStartupFilter>(new KernelRequestsStartupFilter(served, gate));
             services.AddSingleton<IPostConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(new KernelListenSetup(kernel));
-            services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(provider => new GatedListenerFactory(gate, kernel.Listeners,
-                provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>(), provider.GetRequiredService<ILoggerFactory>()));
+            services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(provider =>
+            {
+                var transport = provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>();
+                var loggers = provider.GetRequiredService<ILoggerFactory>();
+                return kernel.HandoffSocket is null
+                    ? new GatedListenerFactory(gate, kernel.Listeners, transport, loggers)
+                    : new HandedConnections(gate, kernel, settings.WorkerKey, transport, loggers);
+            });
         }
         if (settings.HeaderAllowance is { } allowance)
         {

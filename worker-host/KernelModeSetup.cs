@@ -8,20 +8,31 @@ using Microsoft.Net.Http.Headers;
 
 namespace Supervisor.WorkerHost;
 
-/// <summary>The app's Kestrel serves the inherited listening sockets, with the supervisor's keep-alive time.</summary>
+/// <summary>
+/// The app's Kestrel serves the public listeners, with the supervisor's keep-alive time: the inherited
+/// listening sockets (kernel mode), or the connections the supervisor hands over (handoff mode).
+/// </summary>
 internal sealed class KernelListenSetup(KernelListening kernel) : IPostConfigureOptions<KestrelServerOptions>
 {
     public void PostConfigure(string? name, KestrelServerOptions options)
     {
         foreach (var listener in kernel.Listeners)
         {
-            options.ListenHandle((ulong)listener.Descriptor, listen =>
+            Action<ListenOptions> configure = listen =>
             {
                 if (listener.CleartextHttp2)
                 {
                     listen.Protocols = HttpProtocols.Http2; // Kestrel's only way to serve h2c, as the proxy front does.
                 }
-            });
+            };
+            if (kernel.HandoffSocket is null)
+            {
+                options.ListenHandle((ulong)listener.Number, configure);
+            }
+            else
+            {
+                options.Listen(new HandoffEndPoint(listener), configure);
+            }
         }
         options.Limits.KeepAliveTimeout = kernel.KeepAlive;
     }

@@ -45,6 +45,16 @@ public static class WorkerProtocol
     /// </summary>
     public const string ListenHandlesVariable = "SUPERVISOR_LISTEN_HANDLES";
 
+    /// <summary>
+    /// --balancer handoff: the supervisor's Unix socket (SOCK_SEQPACKET) over which it hands this worker
+    /// the client connections it accepted (<see cref="DescriptorPassing"/>). The worker connects, sends its
+    /// key, then receives one descriptor per message and sends one byte back for each that closes.
+    /// </summary>
+    public const string HandoffSocketVariable = "SUPERVISOR_HANDOFF_SOCKET";
+
+    /// <summary>--balancer handoff: the public listeners by number, <c>0,1:h2c</c>, as each handed connection names its own.</summary>
+    public const string HandoffListenersVariable = "SUPERVISOR_HANDOFF_LISTENERS";
+
     /// <summary>--balancer kernel: the requests after which the worker asks to be recycled (--max-requests with its jitter); 0 for none.</summary>
     public const string RequestLimitVariable = "SUPERVISOR_REQUEST_LIMIT";
 

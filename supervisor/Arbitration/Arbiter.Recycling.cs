@@ -102,7 +102,7 @@ internal sealed partial class Arbiter
         var process = worker.Process;
         // Its own generation's options: this runs beside the arbiter's loop, which may swap the current ones.
         var timeout = worker.Options.GracefulTimeout;
-        if (worker.Options.Balancer == Balancer.Kernel)
+        if (worker.Options.Balancer.WorkersServeClients())
         {
             await DrainAndStopKernelWorkerAsync(worker, timeout);
             return;
@@ -130,7 +130,7 @@ internal sealed partial class Arbiter
     }
 
     /// <summary>
-    /// Kernel mode: only the worker knows its connections. Told to drain, it stops accepting, lets its
+    /// Kernel and handoff modes: only the worker knows its connections. Told to drain, it stops accepting, lets its
     /// clients leave over the keep-alive time, and stops gracefully; SIGKILL if it has not exited by then
     /// and the graceful timeout after.
     /// </summary>

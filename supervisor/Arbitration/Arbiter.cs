@@ -240,7 +240,8 @@ internal sealed partial class Arbiter
     {
         var inRotation = _workers.Where(w => w.InRotation).Select(w => w.Key).ToList();
         _dispatcher.Publish(inRotation);
-        if (Options.Balancer == Balancer.Kernel)
+        _hooks.RotationChanged(inRotation);
+        if (Options.Balancer.WorkersServeClients())
         {
             foreach (var worker in _workers.Where(w => w.InRotation && !w.ToldToAccept))
             {

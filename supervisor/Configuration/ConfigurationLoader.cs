@@ -208,9 +208,9 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
             }
         }
         var balancer = values.Get(Settings.BalancerSetting);
-        if (balancer == Balancer.Kernel)
+        if (balancer.WorkersServeClients())
         {
-            CheckKernelBalancer(app, values, effective, warnings);
+            CheckWorkersServeClients(balancer.Name(), app, values, effective, warnings);
         }
         if (values.Get(Settings.MaxRequestsJitter) > 0 && values.Get(Settings.MaxRequests) == 0)
         {
@@ -260,35 +260,35 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         return new LoadedConfiguration(options, effective, warnings);
     }
 
-    // What --balancer kernel cannot do is refused in words when it would change what a user gets, and
-    // named in a warning when it only has no effect (docs/balancer.md says why each).
-    private static void CheckKernelBalancer(AppTarget app, SettingValues values, IReadOnlyList<EffectiveSetting> effective, List<string> warnings)
+    // What --balancer kernel and handoff cannot do is refused in words when it would change what a user
+    // gets, and named in a warning when it only has no effect (docs/balancer.md says why each).
+    private static void CheckWorkersServeClients(string balancer, AppTarget app, SettingValues values, IReadOnlyList<EffectiveSetting> effective, List<string> warnings)
     {
         if (!app.StartupHooksSupported)
         {
-            throw new UsageException($"--balancer kernel needs the worker-host inside each worker to serve the shared sockets, and {app.Path} cannot load it (a native or trimmed app); use --balancer proxy");
+            throw new UsageException($"--balancer {balancer} needs the worker-host inside each worker to serve the clients, and {app.Path} cannot load it (a native or trimmed app); use --balancer proxy");
         }
         if (values.Get(Settings.StickySessions))
         {
-            throw new UsageException("--sticky-sessions needs --balancer proxy: in kernel mode the kernel, not the supervisor, chooses each connection's worker");
+            throw new UsageException($"--sticky-sessions needs --balancer proxy: with --balancer {balancer} each connection, not each request, goes to a worker, and no proxy reads the cookie");
         }
         if (values.Get(Settings.CertFile) is not null)
         {
-            throw new UsageException("--certfile with --balancer kernel is not supported yet: the workers would have to serve TLS; use --balancer proxy, or end TLS at nginx or the load balancer");
+            throw new UsageException($"--certfile with --balancer {balancer} is not supported yet: the workers would have to serve TLS; use --balancer proxy, or end TLS at nginx or the load balancer");
         }
         if (values.Get(Settings.AccessLogFile) is not null)
         {
-            throw new UsageException("--access-logfile with --balancer kernel is not supported yet: the workers do not write the access log; use --balancer proxy");
+            throw new UsageException($"--access-logfile with --balancer {balancer} is not supported yet: the workers do not write the access log; use --balancer proxy");
         }
         var proxyOnly = new Setting[] { Settings.RequestTimeout, Settings.MaxQueue, Settings.WorkerConnections, Settings.WorkerProtocol, Settings.SendTimeout, Settings.HeaderTimeout };
         var given = effective.Where(setting => proxyOnly.Contains(setting.Setting) && setting.Source.Kind != SourceKind.Default).Select(setting => setting.Setting.Flags[0]).ToList();
         if (given.Count > 0)
         {
-            warnings.Add($"{string.Join(", ", given)} {(given.Count == 1 ? "has" : "have")} no effect with --balancer kernel: no proxy sees the requests");
+            warnings.Add($"{string.Join(", ", given)} {(given.Count == 1 ? "has" : "have")} no effect with --balancer {balancer}: no proxy sees the requests");
         }
         if (effective.First(setting => setting.Setting == Settings.ForwardedAllowIps).Source.Kind != SourceKind.Default)
         {
-            warnings.Add("--forwarded-allow-ips is not applied with --balancer kernel yet: the app sees the address that connected (nginx's, behind nginx) and no X-Forwarded-* header is trusted");
+            warnings.Add($"--forwarded-allow-ips is not applied with --balancer {balancer} yet: the app sees the address that connected (nginx's, behind nginx) and no X-Forwarded-* header is trusted");
         }
     }
 

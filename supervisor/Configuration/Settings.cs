@@ -98,14 +98,14 @@ internal static class Settings
     {
         Key = "balancer",
         Flags = ["--balancer"],
-        Meta = "proxy|kernel",
+        Meta = "proxy|kernel|handoff",
         Section = AppSection,
         OnReload = ReloadEffect.NeedsRestart,
-        Description = "proxy: the supervisor takes each request and gives it to the least busy worker. kernel: the workers accept the client connections themselves on the sockets the supervisor binds (Gunicorn's model): faster, but without per-request balancing, --request-timeout, --max-queue, --sticky-sessions and the front's limits; see docs/balancer.md.",
+        Description = "proxy: the supervisor takes each request and gives it to the least busy worker. kernel: the workers accept the client connections themselves on the sockets the supervisor binds (Gunicorn's model). handoff: the supervisor accepts each connection and hands it to the worker with the fewest, which serves it. kernel and handoff are faster, but without per-request balancing, --request-timeout, --max-queue, --sticky-sessions and the front's limits; see docs/balancer.md.",
         DefaultText = "proxy",
-        Read = ValueReaders.Choice(("proxy", Balancer.Proxy), ("kernel", Balancer.Kernel)),
+        Read = ValueReaders.Choice(("proxy", Balancer.Proxy), ("kernel", Balancer.Kernel), ("handoff", Balancer.Handoff)),
         Default = Balancer.Proxy,
-        Write = (writer, value) => writer.WriteStringValue(value == Balancer.Proxy ? "proxy" : "kernel"),
+        Write = (writer, value) => writer.WriteStringValue(value.Name()),
     };
 
     public static readonly Setting<bool> StickySessions = new()

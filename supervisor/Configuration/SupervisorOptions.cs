@@ -105,7 +105,6 @@ internal sealed record SupervisorOptions
     public bool ServesHttps => CertFile is not null;
 }
 
-/// <summary>How the proxy talks to the workers.</summary>
 /// <summary>Who gives each client to a worker (--balancer).</summary>
 internal enum Balancer
 {
@@ -114,8 +113,26 @@ internal enum Balancer
 
     /// <summary>The workers accept client connections themselves, on the listening sockets the supervisor binds and they inherit.</summary>
     Kernel,
+
+    /// <summary>The supervisor accepts each client connection and hands it to the worker with the fewest open ones, which serves it.</summary>
+    Handoff,
 }
 
+internal static class BalancerNames
+{
+    /// <summary>Kernel and handoff modes: the workers' own Kestrel serves the client connections; no proxy sees the requests.</summary>
+    public static bool WorkersServeClients(this Balancer balancer) => balancer != Balancer.Proxy;
+
+    /// <summary>The name --balancer takes.</summary>
+    public static string Name(this Balancer balancer) => balancer switch
+    {
+        Balancer.Kernel => "kernel",
+        Balancer.Handoff => "handoff",
+        _ => "proxy",
+    };
+}
+
+/// <summary>How the proxy talks to the workers.</summary>
 internal enum WorkerProtocolVersion
 {
     /// <summary>HTTP/1.1: one request per connection at a time.</summary>

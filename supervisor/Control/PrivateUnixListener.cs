@@ -6,9 +6,9 @@ namespace Supervisor.Control;
 internal static class PrivateUnixListener
 {
     /// <summary>Binds and listens on <paramref name="socketPath"/>, mode 0600: the run directory's 0700 is the first fence, this the second.</summary>
-    public static Socket Bind(string socketPath, int backlog)
+    public static Socket Bind(string socketPath, int backlog, SocketType type = SocketType.Stream)
     {
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var listener = new Socket(AddressFamily.Unix, type, ProtocolType.Unspecified);
         try
         {
             listener.Bind(new UnixDomainSocketEndPoint(socketPath));

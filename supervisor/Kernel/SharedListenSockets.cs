@@ -7,28 +7,33 @@ using Supervisor.WorkerHost;
 namespace Supervisor.Kernel;
 
 /// <summary>
-/// --balancer kernel: the public listening sockets, bound by the supervisor before any worker exists (so
-/// a taken port leaves nothing behind, as in proxy mode) and left open across exec, so that every worker
-/// inherits them under the same descriptors and accepts on them. The kernel gives each connection to
-/// whichever worker accepts first. The supervisor keeps its own copies open for its whole life: the
-/// sockets outlive every worker, and connections wait in the backlog while none accepts.
+/// --balancer kernel and handoff: the public listening sockets, bound by the supervisor before any worker
+/// exists (so a taken port leaves nothing behind, as in proxy mode). In kernel mode they are left open
+/// across exec, so that every worker inherits them under the same descriptors and accepts on them; the
+/// kernel gives each connection to whichever worker accepts first. In handoff mode no worker inherits
+/// them: the supervisor accepts and hands each connection over (<see cref="ConnectionDealer"/>). The
+/// supervisor keeps them open for its whole life: connections wait in the backlog while none accepts.
 /// </summary>
 internal sealed class SharedListenSockets : IDisposable
 {
-    private readonly List<(Socket Socket, InheritedListener Listener, string Address)> _sockets;
+    private readonly List<(Socket Socket, PublicListener Listener, string Address)> _sockets;
 
-    private SharedListenSockets(List<(Socket, InheritedListener, string)> sockets) => _sockets = sockets;
+    private SharedListenSockets(List<(Socket, PublicListener, string)> sockets) => _sockets = sockets;
 
-    /// <summary>What each worker is told it inherited.</summary>
-    public IReadOnlyList<InheritedListener> Listeners => [.. _sockets.Select(socket => socket.Listener)];
+    /// <summary>What each worker is told it serves: the descriptors it inherited, or the numbers handed connections carry.</summary>
+    public IReadOnlyList<PublicListener> Listeners => [.. _sockets.Select(socket => socket.Listener)];
+
+    /// <summary>Each listening socket with the listener it is.</summary>
+    public IEnumerable<(Socket Socket, PublicListener Listener)> Sockets => _sockets.Select(socket => (socket.Socket, socket.Listener));
 
     /// <summary>Where the sockets listen, as Gunicorn's "Listening at" names them.</summary>
     public IReadOnlyList<string> Addresses => [.. _sockets.Select(socket => socket.Address)];
 
     /// <summary>Binds every address; a failure names the address and its fix, and leaves nothing bound.</summary>
-    public static SharedListenSockets Bind(IReadOnlyList<BindAddress> binds, int backlog)
+    /// <param name="inherited">Kernel mode: every worker inherits the sockets. Otherwise (handoff) they stay the supervisor's alone.</param>
+    public static SharedListenSockets Bind(IReadOnlyList<BindAddress> binds, int backlog, bool inherited)
     {
-        var sockets = new List<(Socket, InheritedListener, string)>();
+        var sockets = new List<(Socket, PublicListener, string)>();
         try
         {
             foreach (var bind in binds)
@@ -38,8 +43,11 @@ internal sealed class SharedListenSockets : IDisposable
                     foreach (var socket in Open(bind, backlog))
                     {
                         var descriptor = (int)socket.Handle;
-                        Native.Libc.SetCloseOnExec(descriptor, false);
-                        sockets.Add((socket, new InheritedListener(descriptor, bind.CleartextHttp2), Describe(bind, socket)));
+                        if (inherited)
+                        {
+                            Native.Libc.SetCloseOnExec(descriptor, false);
+                        }
+                        sockets.Add((socket, new PublicListener(inherited ? descriptor : sockets.Count, bind.CleartextHttp2), Describe(bind, socket)));
                     }
                 }
                 catch (SocketException exception)

@@ -16,6 +16,8 @@ internal sealed partial class RunDirectory : IDisposable
     private const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const string ControlSocketName = "control.sock";
 
+    private const string HandoffSocketName = "handoff.sock";
+
     // sockaddr_un.sun_path holds 108 bytes with the terminating NUL; leave room for the longest worker name.
     private const int MaxDirectoryPathLength = 80;
 
@@ -32,6 +34,9 @@ internal sealed partial class RunDirectory : IDisposable
     public string FullPath { get; }
 
     public string ControlSocketPath => Path.Combine(FullPath, ControlSocketName);
+
+    /// <summary>--balancer handoff: where the workers receive the client connections the supervisor accepted.</summary>
+    public string HandoffSocketPath => Path.Combine(FullPath, HandoffSocketName);
 
     /// <summary>Where <c>supervisor status</c> and <c>supervisor reload</c> reach this supervisor.</summary>
     public string CommandSocketPath => Path.Combine(FullPath, Control.CommandProtocol.SocketName);
@@ -313,7 +318,7 @@ internal sealed partial class RunDirectory : IDisposable
     private static bool IsOurSocketName(string path)
     {
         var name = Path.GetFileName(path);
-        return name is ControlSocketName or Control.CommandProtocol.SocketName || (name.EndsWith(".sock", StringComparison.Ordinal) && WorkerKeyPattern().IsMatch(name[..^".sock".Length]));
+        return name is ControlSocketName or HandoffSocketName or Control.CommandProtocol.SocketName || (name.EndsWith(".sock", StringComparison.Ordinal) && WorkerKeyPattern().IsMatch(name[..^".sock".Length]));
     }
 
     private static void TryDelete(string path)

@@ -7,8 +7,9 @@ using Supervisor.WorkerHost;
 namespace Supervisor.Workers;
 
 /// <summary>Turns the options into the command line and environment of one worker process.</summary>
-/// <param name="sharedListeners">--balancer kernel: the public sockets every worker inherits and serves; null in proxy mode.</param>
-internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, IReadOnlyList<InheritedListener>? sharedListeners, TimeProvider time)
+/// <param name="sharedListeners">--balancer kernel and handoff: the public listeners every worker serves; null in proxy mode.</param>
+/// <param name="handoffSocket">--balancer handoff: where the workers receive the connections the supervisor accepts on <paramref name="sharedListeners"/>; null in kernel mode, where they inherit those.</param>
+internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, IReadOnlyList<PublicListener>? sharedListeners, string? handoffSocket, TimeProvider time)
 {
     // Container images and shells set these; any of them would make a worker bind a public port
     // or fight over the supervisor's address.
@@ -68,13 +69,26 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         if (sharedListeners is not null)
         {
             // Kernel mode: the worker serves the clients on the sockets it inherits, not the supervisor.
-            environment[WorkerProtocol.ListenHandlesVariable] = KernelListening.Format(sharedListeners);
+            // Handoff mode: on the connections the supervisor accepts on them and hands over.
+            if (handoffSocket is null)
+            {
+                environment[WorkerProtocol.ListenHandlesVariable] = KernelListening.Format(sharedListeners);
+                environment.Remove(WorkerProtocol.HandoffSocketVariable);
+            }
+            else
+            {
+                environment[WorkerProtocol.HandoffSocketVariable] = handoffSocket;
+                environment[WorkerProtocol.HandoffListenersVariable] = KernelListening.Format(sharedListeners);
+                environment.Remove(WorkerProtocol.ListenHandlesVariable);
+            }
             environment[WorkerProtocol.RequestLimitVariable] = requestLimit.ToString(CultureInfo.InvariantCulture);
             environment[WorkerProtocol.KeepAliveVariable] = ((long)options.KeepAlive.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         }
         else
         {
-            environment.Remove(WorkerProtocol.ListenHandlesVariable); // A supervisor run under a kernel-mode one.
+            // A supervisor run under a kernel-mode or handoff-mode one.
+            environment.Remove(WorkerProtocol.ListenHandlesVariable);
+            environment.Remove(WorkerProtocol.HandoffSocketVariable);
             if (options.WorkerProtocol == WorkerProtocolVersion.Http2)
             {
                 // Cleartext HTTP/2 needs an HTTP/2-only endpoint: Kestrel then accepts prior-knowledge h2c.

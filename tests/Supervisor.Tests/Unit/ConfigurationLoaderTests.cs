@@ -108,14 +108,15 @@ public sealed class ConfigurationLoaderTests : IDisposable
     }
 
     [Theory]
-    [InlineData("3", "3")]
-    [InlineData("3,4:h2c", "3,4:h2c")]
-    [InlineData("", null)]
-    [InlineData("2", null)]
-    [InlineData("3,x", null)]
-    public void The_inherited_listeners_are_read_as_the_supervisor_writes_them(string text, string? expected)
+    [InlineData("3", 3, "3")]
+    [InlineData("3,4:h2c", 3, "3,4:h2c")]
+    [InlineData("", 3, null)]
+    [InlineData("2", 3, null)] // Below the first descriptor a process inherits beyond its standard streams.
+    [InlineData("3,x", 3, null)]
+    [InlineData("0,1:h2c", 0, "0,1:h2c")] // Handoff mode numbers its listeners from 0.
+    public void The_workers_listeners_are_read_as_the_supervisor_writes_them(string text, int lowest, string? expected)
     {
-        var listeners = Supervisor.WorkerHost.KernelListening.ParseListeners(text);
+        var listeners = Supervisor.WorkerHost.KernelListening.ParseListeners(text, lowest);
         Assert.Equal(expected, listeners is null ? null : Supervisor.WorkerHost.KernelListening.Format(listeners));
     }
 
