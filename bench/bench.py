@@ -10,6 +10,8 @@ Every front serves the same tiny app (samples/HelloApi: GET / -> 12 bytes), Rele
   gunicorn-sync     Gunicorn, sync workers (2 x cores + 1), trivial WSGI app
   gunicorn-gthread  Gunicorn, gthread workers (2 x cores + 1) x 4 threads
   supervisor-kernel the supervisor with 2 workers and --balancer kernel: the workers accept the clients
+  supervisor-handoff the supervisor with 2 workers and --balancer handoff: it accepts each connection and
+                    hands it to the worker with the fewest, which serves it
 Load: wrk -t1 at -c64 and -c256, each front warmed up first, fronts interleaved with the order rotated
 every round. Reported: medians, ratios to the app alone and supervisor/peer, p50/p99, errors, CPU time
 per request of each front and of the workers behind it, the fronts' RSS at start, under load and
@@ -42,12 +44,14 @@ PORTS = {
     "gunicorn-sync": 9106,
     "gunicorn-gthread": 9107,
     "supervisor-kernel": 9108,
+    "supervisor-handoff": 9109,
 }
 # Supervisors: their own process is the front, their children the workers.
-SUPERVISORS = ("supervisor", "supervisor-kernel")
+SUPERVISORS = ("supervisor", "supervisor-kernel", "supervisor-handoff")
 PEER_WORKERS = 2
 SETTLE_SECONDS = 15
-KERNEL_SOCKETS = WORK / "sockets" / "kernel"
+# The modes in which only the workers see the requests: each run's share per worker comes from `supervisor status`.
+WORKER_COUNTED = {"supervisor-kernel": WORK / "sockets" / "kernel", "supervisor-handoff": WORK / "sockets" / "handoff"}
 
 
 class Fleet:
@@ -308,9 +312,11 @@ def start_fronts(fleet):
     fleet.start("gunicorn-gthread", ["gunicorn", "-w", workers, "-k", "gthread", "--threads", "4",
                                      "-b", f"127.0.0.1:{PORTS['gunicorn-gthread']}", "--log-level", "warning", "wsgi_app:app"], cwd=WORK)
     # --balancer kernel: the workers accept the clients themselves on the socket the supervisor binds.
-    fleet.start("supervisor-kernel", [str(WORK / "supervisor" / "supervisor"), "--app", str(WORK / "helloapi" / "HelloApi.dll"),
-                                      "--workers", "2", "--balancer", "kernel", "--socket-dir", str(KERNEL_SOCKETS),
-                                      "--bind", f"127.0.0.1:{PORTS['supervisor-kernel']}"])
+    # --balancer handoff: the supervisor accepts each connection and hands it to the worker with the fewest.
+    for front, balancer in (("supervisor-kernel", "kernel"), ("supervisor-handoff", "handoff")):
+        fleet.start(front, [str(WORK / "supervisor" / "supervisor"), "--app", str(WORK / "helloapi" / "HelloApi.dll"),
+                            "--workers", "2", "--balancer", balancer, "--socket-dir", str(WORKER_COUNTED[front]),
+                            "--bind", f"127.0.0.1:{PORTS[front]}"])
     for name, port in PORTS.items():
         wait_for_200(port)
         pids[name] = fleet.processes[name].pid
@@ -354,9 +360,9 @@ class RssSampler(threading.Thread):
             time.sleep(0.1)
 
 
-def kernel_worker_requests():
-    """Requests each worker of the kernel-mode supervisor has served, by pid (from `supervisor status --json`)."""
-    output = run([str(WORK / "supervisor" / "supervisor"), "status", "--json", "--socket-dir", str(KERNEL_SOCKETS)]).stdout
+def worker_requests(front):
+    """Requests each worker of a kernel- or handoff-mode supervisor has served, by pid (from `supervisor status --json`)."""
+    output = run([str(WORK / "supervisor" / "supervisor"), "status", "--json", "--socket-dir", str(WORKER_COUNTED[front])]).stdout
     return {worker["pid"]: worker["requests"] for worker in json.loads(output)["pool"]}
 
 
@@ -409,14 +415,16 @@ def report(args, samples, memory, cold_start, supervisor_pss):
             lines.append(f"| {front} | {rps:,.0f} | {rps / base:.2f} | {statistics.median(s['p50'] for s in runs):.2f} "
                          f"| {statistics.median(s['p99'] for s in runs):.2f} | {sum(s['errors'] for s in runs)} | {sup / rps:.2f} |")
         lines.append("")
-    lines += ["## --balancer kernel: how evenly the workers share the requests", "",
+    lines += ["## --balancer kernel and handoff: how evenly the workers share the requests", "",
               "Each run's requests per worker (from `supervisor status`), as the largest distance from an even share:",
-              "0.10 means one worker served 10% more, or less, than half. The kernel gives each connection to",
-              "whichever worker accepts it first, and wrk keeps its connections for the whole run.", "",
-              "| connections | spread per run | median |", "|---|---|---|"]
-    for connections in args.connections:
-        spreads = [s["spread"] for s in samples[("supervisor-kernel", connections)]]
-        lines.append(f"| -c{connections} | {', '.join(f'{x:.2f}' for x in spreads)} | {statistics.median(spreads):.2f} |")
+              "0.10 means one worker served 10% more, or less, than half. In kernel mode the kernel gives each",
+              "connection to whichever worker accepts it first; in handoff mode the supervisor gives it to the",
+              "worker with the fewest open connections. wrk keeps its connections for the whole run.", "",
+              "| front | connections | spread per run | median |", "|---|---|---|---|"]
+    for front in WORKER_COUNTED:
+        for connections in args.connections:
+            spreads = [s["spread"] for s in samples[(front, connections)]]
+            lines.append(f"| {front} | -c{connections} | {', '.join(f'{x:.2f}' for x in spreads)} | {statistics.median(spreads):.2f} |")
     lines.append("")
     lines += ["## CPU time per request (µs, user + system, medians)", "",
               "Measured from /proc over each run: the front's own processes, and the workers behind it (the app's",
@@ -491,14 +499,14 @@ def main():
                     sampler = RssSampler(front, pids[front])
                     front_pids, worker_pids = cpu_groups(front, pids, peer_workers)
                     cpu_before = cpu_seconds(front_pids), cpu_seconds(worker_pids)
-                    served_before = kernel_worker_requests() if front == "supervisor-kernel" else None
+                    served_before = worker_requests(front) if front in WORKER_COUNTED else None
                     sampler.start()
                     result = wrk(PORTS[front], connections, args.seconds)
                     sampler.running = False
                     sampler.join()
                     if served_before is not None:
                         time.sleep(1.2)  # the workers report what they served with each heartbeat, once a second
-                        result["spread"] = spread(served_before, kernel_worker_requests())
+                        result["spread"] = spread(served_before, worker_requests(front))
                     requests = max(result["requests"], 1)
                     result["front_us"] = (cpu_seconds(front_pids) - cpu_before[0]) * 1e6 / requests
                     result["workers_us"] = (cpu_seconds(worker_pids) - cpu_before[1]) * 1e6 / requests
