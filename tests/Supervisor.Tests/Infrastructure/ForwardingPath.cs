@@ -11,6 +11,9 @@ public enum ForwardingPath
 
     /// <summary>--balancer kernel: no proxy; the workers accept the client connections themselves.</summary>
     Kernel,
+
+    /// <summary>--balancer handoff: no proxy; the supervisor accepts each connection and hands it to a worker, which serves it.</summary>
+    Handoff,
 }
 
 internal static class ForwardingPathArguments
@@ -19,6 +22,10 @@ internal static class ForwardingPathArguments
     {
         ForwardingPath.Http1Workers => ["--worker-protocol", "http1"],
         ForwardingPath.Kernel => ["--balancer", "kernel"],
+        ForwardingPath.Handoff => ["--balancer", "handoff"],
         _ => [],
     };
+
+    /// <summary>Kernel and handoff modes: the workers serve the client connections; no proxy sees the requests.</summary>
+    public static bool WorkersServeClients(this ForwardingPath path) => path is ForwardingPath.Kernel or ForwardingPath.Handoff;
 }

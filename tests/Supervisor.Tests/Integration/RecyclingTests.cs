@@ -16,6 +16,7 @@ public sealed class RecyclingTests(ITestOutputHelper output)
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Http1Workers)]
     [InlineData(ForwardingPath.Kernel)]
+    [InlineData(ForwardingPath.Handoff)]
     public async Task Max_requests_recycles_workers_again_and_again_overlapped_under_mixed_load_without_a_failed_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();

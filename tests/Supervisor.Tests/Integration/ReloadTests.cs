@@ -13,6 +13,7 @@ public sealed class ReloadTests(ITestOutputHelper output)
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Http1Workers)]
     [InlineData(ForwardingPath.Kernel)]
+    [InlineData(ForwardingPath.Handoff)]
     public async Task Sighup_under_mixed_load_replaces_every_worker_overlapped_serves_the_new_code_and_loses_no_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();

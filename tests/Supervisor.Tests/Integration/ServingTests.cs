@@ -57,6 +57,7 @@ public sealed class ServingTests(ITestOutputHelper output)
     [Theory]
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Kernel)] // The worker sees the client's connection itself.
+    [InlineData(ForwardingPath.Handoff)] // So does the worker the connection was handed to.
     public async Task The_app_sees_the_real_client_address_host_and_scheme_and_a_client_cannot_spoof_them(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
