@@ -113,7 +113,7 @@ internal static partial class SupervisorRun
         using var shared = options.Balancer.WorkersServeClients() && upgrading is null
             ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog, inherited: options.Balancer == Balancer.Kernel)
             : null;
-        using var dealer = shared is not null && options.Balancer == Balancer.Handoff ? Kernel.ConnectionDealer.Start(shared, runDirectory.HandoffSocketPath) : null;
+        using var dealer = shared is not null && options.Balancer == Balancer.Handoff ? Kernel.ConnectionDealer.Start(shared, runDirectory.HandoffSocketPath, log) : null;
         var listeners = new Listeners(front, shared, admin, options.Binds, startup.Certificate is not null, log);
         if (upgrading is null)
         {

@@ -26,21 +26,27 @@ internal sealed class ConnectionDealer : IDisposable
     // A worker whose queue is full (it is not reading) is passed over; if every one is, the next try waits this long.
     private static readonly TimeSpan FullQueuesRetry = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan AcceptRetry = TimeSpan.FromMilliseconds(100);
 
     private readonly object _lock = new();
     private readonly List<Hand> _workers = [];
     private readonly Socket _handoffListener;
+    private readonly Serilog.ILogger _log;
     private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _workerAvailable = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private HashSet<string> _inRotation = [];
-    private int _turn;
+    private uint _turn; // Wraps around harmlessly.
 
-    private ConnectionDealer(Socket handoffListener) => _handoffListener = handoffListener;
+    private ConnectionDealer(Socket handoffListener, Serilog.ILogger log)
+    {
+        _handoffListener = handoffListener;
+        _log = log;
+    }
 
     /// <summary>Listens for the workers at <paramref name="handoffSocketPath"/> and starts accepting on every public socket.</summary>
-    public static ConnectionDealer Start(SharedListenSockets sockets, string handoffSocketPath)
+    public static ConnectionDealer Start(SharedListenSockets sockets, string handoffSocketPath, Serilog.ILogger log)
     {
-        var dealer = new ConnectionDealer(PrivateUnixListener.Bind(handoffSocketPath, backlog: 512, SocketType.Seqpacket));
+        var dealer = new ConnectionDealer(PrivateUnixListener.Bind(handoffSocketPath, backlog: 512, SocketType.Seqpacket), log);
         _ = PrivateUnixListener.AcceptUntilStoppedAsync(dealer._handoffListener, channel => _ = dealer.ServeWorkerAsync(channel), dealer._stopping.Token);
         foreach (var (socket, listener) in sockets.Sockets)
         {
@@ -140,6 +146,13 @@ internal sealed class ConnectionDealer : IDisposable
             {
                 continue; // The client left before it was accepted.
             }
+            catch (SocketException exception) when (!_stopping.IsCancellationRequested)
+            {
+                // Out of descriptors or memory, say: the connections wait in the backlog meanwhile.
+                _log.Warning("Accepting a client connection failed ({Error}); trying again in {Delay} ms", exception.SocketErrorCode, AcceptRetry.TotalMilliseconds);
+                await Task.Delay(AcceptRetry, CancellationToken.None);
+                continue;
+            }
             catch (Exception exception) when (exception is SocketException or OperationCanceledException or ObjectDisposedException)
             {
                 return; // Stopping: the listening socket is closed.
@@ -202,9 +215,13 @@ internal sealed class ConnectionDealer : IDisposable
         lock (_lock)
         {
             var available = _workers.Where(IsAvailable).ToList();
-            var turn = _turn++;
-            return [.. available.Select((hand, index) => (hand, order: (index - turn % Math.Max(1, available.Count) + available.Count) % Math.Max(1, available.Count)))
-                .OrderBy(entry => entry.hand.Open).ThenBy(entry => entry.order).Select(entry => entry.hand)];
+            if (available.Count == 0)
+            {
+                return available;
+            }
+            var first = (int)(_turn++ % (uint)available.Count);
+            return [.. available.Select((hand, index) => (hand, turn: (index - first + available.Count) % available.Count))
+                .OrderBy(entry => entry.hand.Open).ThenBy(entry => entry.turn).Select(entry => entry.hand)];
         }
     }
 
