@@ -111,9 +111,11 @@ internal static partial class SupervisorRun
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
         // --balancer kernel and handoff: bound here, before any worker; in kernel mode inherited by each of them.
         using var shared = options.Balancer.WorkersServeClients() && upgrading is null
-            ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog, inherited: options.Balancer == Balancer.Kernel)
+            ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog, inherited: options.Balancer == Balancer.Kernel, https: startup.Certificate is not null)
             : null;
         using var dealer = shared is not null && options.Balancer == Balancer.Handoff ? Kernel.ConnectionDealer.Start(shared, runDirectory.HandoffSocketPath, log) : null;
+        // The workers write the access log's lines there; disposed after they have stopped, with their last lines.
+        await using var workerAccessLines = options.Balancer.WorkersServeClients() ? WorkerAccessLines.Start(runDirectory.AccessLogSocketPath, accessLog, log) : null;
         var listeners = new Listeners(front, shared, admin, options.Binds, startup.Certificate is not null, log);
         if (upgrading is null)
         {

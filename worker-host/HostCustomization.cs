@@ -56,11 +56,11 @@ internal static class HostCustomization
 
     private static void AddServices(IServiceCollection services, WorkerAgent agent, WorkerSettings settings)
     {
-        services.AddSingleton<IStartupFilter, ForwardedFromSupervisorStartupFilter>();
-        if (settings.Kernel is { } kernel && agent.Gate is { } gate && agent.Served is { } served)
+        if (settings.Kernel is { } kernel && settings.Serving is { } serving && agent.Gate is { } gate && agent.Served is { } served)
         {
+            services.AddSingleton<IStartupFilter>(new ClientServingStartupFilter(serving, agent.AccessLog));
             services.AddSingleton<IStartupFilter>(new KernelRequestsStartupFilter(served, gate));
-            services.AddSingleton<IPostConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(new KernelListenSetup(kernel));
+            services.AddSingleton<IPostConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>(new KernelListenSetup(kernel, serving.Tls));
             services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(provider =>
             {
                 var transport = provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>();
@@ -69,6 +69,10 @@ internal static class HostCustomization
                     ? new GatedListenerFactory(gate, kernel.Listeners, transport, loggers)
                     : new HandedConnections(gate, kernel, settings.WorkerKey, transport, loggers);
             });
+        }
+        else
+        {
+            services.AddSingleton<IStartupFilter, ForwardedFromSupervisorStartupFilter>();
         }
         if (settings.HeaderAllowance is { } allowance)
         {

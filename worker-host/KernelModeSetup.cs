@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -10,17 +11,26 @@ namespace Supervisor.WorkerHost;
 
 /// <summary>
 /// The app's Kestrel serves the public listeners, with the supervisor's keep-alive time: the inherited
-/// listening sockets (kernel mode), or the connections the supervisor hands over (handoff mode).
+/// listening sockets (kernel mode), or the connections the supervisor hands over (handoff mode); with
+/// --certfile, over TLS with HTTP/2 by ALPN, as the proxy front serves it.
 /// </summary>
-internal sealed class KernelListenSetup(KernelListening kernel) : IPostConfigureOptions<KestrelServerOptions>
+internal sealed class KernelListenSetup(KernelListening kernel, TlsFiles? tls) : IPostConfigureOptions<KestrelServerOptions>
 {
     public void PostConfigure(string? name, KestrelServerOptions options)
     {
+        // Read from disk by each worker as it starts: a renewed certificate is served by every worker
+        // started after it is written (a reload, a recycle), with no restart of the supervisor.
+        var certificate = tls is null ? null : X509Certificate2.CreateFromPemFile(tls.CertFile, tls.KeyFile);
         foreach (var listener in kernel.Listeners)
         {
             Action<ListenOptions> configure = listen =>
             {
-                if (listener.CleartextHttp2)
+                if (certificate is not null)
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(certificate);
+                }
+                else if (listener.CleartextHttp2)
                 {
                     listen.Protocols = HttpProtocols.Http2; // Kestrel's only way to serve h2c, as the proxy front does.
                 }

@@ -29,6 +29,10 @@ internal sealed class WorkerAgent : IDisposable
             Gate = new ConnectionGate();
             Served = new ServedRequests(kernel.RequestLimit, limit => _control.Send($"{WorkerProtocol.Limit} {limit}"));
         }
+        if (settings.Serving?.AccessLog is { } accessLog)
+        {
+            AccessLog = AccessLogSender.Connect(accessLog.SocketPath);
+        }
     }
 
     /// <summary>Kernel mode: when this worker takes client connections.</summary>
@@ -36,6 +40,9 @@ internal sealed class WorkerAgent : IDisposable
 
     /// <summary>Kernel mode: the requests it served.</summary>
     internal ServedRequests? Served { get; }
+
+    /// <summary>Kernel and handoff modes with --access-logfile: where this worker's access-log lines go.</summary>
+    internal AccessLogSender? AccessLog { get; }
 
     public static void StartFromEnvironment()
     {
@@ -73,6 +80,11 @@ internal sealed class WorkerAgent : IDisposable
         if (Served is { } served)
         {
             lifetime.ApplicationStopped.Register(() => _control.Send($"{WorkerProtocol.Served} {served.Total}"));
+        }
+        if (AccessLog is { } accessLog)
+        {
+            // The server has finished every request by now: their lines are all queued.
+            lifetime.ApplicationStopped.Register(() => accessLog.Flush(TimeSpan.FromSeconds(2)));
         }
     }
 

@@ -61,6 +61,27 @@ public static class WorkerProtocol
     /// <summary>--balancer kernel: --keep-alive in milliseconds, the idle time after which the worker closes a client's connection.</summary>
     public const string KeepAliveVariable = "SUPERVISOR_KEEPALIVE_MS";
 
+    /// <summary>
+    /// --balancer kernel and handoff: --forwarded-allow-ips, as the supervisor spells it (<c>127.0.0.1,::1</c>,
+    /// or <c>*</c>): the peers whose X-Forwarded-* or Forwarded headers the worker-host believes.
+    /// </summary>
+    public const string ForwardedAllowIpsVariable = "SUPERVISOR_FORWARDED_ALLOW_IPS";
+
+    /// <summary>--balancer kernel and handoff, with --certfile: the PEM certificate the worker serves TLS with (an absolute path).</summary>
+    public const string CertFileVariable = "SUPERVISOR_CERT_FILE";
+
+    /// <summary>--balancer kernel and handoff, with --keyfile: the certificate's PEM private key (an absolute path).</summary>
+    public const string KeyFileVariable = "SUPERVISOR_KEY_FILE";
+
+    /// <summary>
+    /// --balancer kernel and handoff, with --access-logfile: the supervisor's Unix socket to which the worker
+    /// streams its access-log lines (UTF-8, one per line); the supervisor writes them to the one access log.
+    /// </summary>
+    public const string AccessLogSocketVariable = "SUPERVISOR_ACCESS_LOG_SOCKET";
+
+    /// <summary>--balancer kernel and handoff: --access-logformat, which the worker renders each line in.</summary>
+    public const string AccessLogFormatVariable = "SUPERVISOR_ACCESS_LOG_FORMAT";
+
     /// <summary>First message on a connection: <c>hello KEY PID</c>.</summary>
     public const string Hello = "hello";
 

@@ -9,7 +9,8 @@ internal sealed record WorkerSettings(
     string? DataProtectionDirectory,
     string ApplicationName,
     HeaderAllowance? HeaderAllowance,
-    KernelListening? Kernel)
+    KernelListening? Kernel,
+    ClientServing? Serving)
 {
     /// <summary>Null when the app runs on its own, outside a supervisor: the hook then does nothing.</summary>
     public static WorkerSettings? FromEnvironment()
@@ -23,6 +24,7 @@ internal sealed record WorkerSettings(
         var heartbeatMilliseconds = int.TryParse(Environment.GetEnvironmentVariable(WorkerProtocol.HeartbeatIntervalVariable), out var ms) && ms > 0
             ? ms
             : WorkerProtocol.DefaultHeartbeatMilliseconds;
+        var kernel = KernelListening.FromEnvironment();
         return new WorkerSettings(
             controlSocket,
             workerKey,
@@ -31,7 +33,8 @@ internal sealed record WorkerSettings(
             NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.DataProtectionDirectoryVariable)),
             NullIfEmpty(Environment.GetEnvironmentVariable(WorkerProtocol.ApplicationNameVariable)) ?? workerKey,
             HeaderAllowance.Parse(Environment.GetEnvironmentVariable(WorkerProtocol.HeaderAllowanceVariable)),
-            KernelListening.FromEnvironment());
+            kernel,
+            kernel is null ? null : ClientServing.FromEnvironment());
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

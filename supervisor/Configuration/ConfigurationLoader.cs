@@ -272,23 +272,11 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         {
             throw new UsageException($"--sticky-sessions needs --balancer proxy: with --balancer {balancer} each connection, not each request, goes to a worker, and no proxy reads the cookie");
         }
-        if (values.Get(Settings.CertFile) is not null)
-        {
-            throw new UsageException($"--certfile with --balancer {balancer} is not supported yet: the workers would have to serve TLS; use --balancer proxy, or end TLS at nginx or the load balancer");
-        }
-        if (values.Get(Settings.AccessLogFile) is not null)
-        {
-            throw new UsageException($"--access-logfile with --balancer {balancer} is not supported yet: the workers do not write the access log; use --balancer proxy");
-        }
         var proxyOnly = new Setting[] { Settings.RequestTimeout, Settings.MaxQueue, Settings.WorkerConnections, Settings.WorkerProtocol, Settings.SendTimeout, Settings.HeaderTimeout };
         var given = effective.Where(setting => proxyOnly.Contains(setting.Setting) && setting.Source.Kind != SourceKind.Default).Select(setting => setting.Setting.Flags[0]).ToList();
         if (given.Count > 0)
         {
             warnings.Add($"{string.Join(", ", given)} {(given.Count == 1 ? "has" : "have")} no effect with --balancer {balancer}: no proxy sees the requests");
-        }
-        if (effective.First(setting => setting.Setting == Settings.ForwardedAllowIps).Source.Kind != SourceKind.Default)
-        {
-            warnings.Add($"--forwarded-allow-ips is not applied with --balancer {balancer} yet: the app sees the address that connected (nginx's, behind nginx) and no X-Forwarded-* header is trusted");
         }
     }
 

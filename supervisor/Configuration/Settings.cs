@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Supervisor.Logging;
 using Supervisor.Proxy;
+using Supervisor.WorkerHost;
 
 namespace Supervisor.Configuration;
 
@@ -441,7 +442,7 @@ internal static class Settings
         DefaultText = "127.0.0.1,::1",
         DefaultOrigin = "Gunicorn's; $FORWARDED_ALLOW_IPS when set, as Gunicorn",
         DefaultVariables = ["FORWARDED_ALLOW_IPS"],
-        Read = values => TrustedProxies.Parse(ValueReaders.CommaSeparated(values)),
+        Read = values => ValueReaders.Parsed(() => TrustedProxies.Parse(ValueReaders.CommaSeparated(values))),
         Default = TrustedProxies.Parse(["127.0.0.1", "::1"]),
         Write = (writer, proxies) => writer.WriteStringValue(proxies.ToString()),
     };
@@ -546,7 +547,7 @@ internal static class Settings
         Description = "The access log's line, in Gunicorn's atoms: h remote address, l '-', u user, t time, r request line, m method, U path, q query, H protocol, s status, B bytes, b bytes or '-', f referer, a user agent, T/M/D/L duration in s/ms/µs/decimal s, p worker pid, {name}i request header, {name}o response header, {NAME}e environment variable.",
         DefaultText = AccessLogFormat.GunicornDefault,
         DefaultOrigin = "Gunicorn's",
-        Read = values => AccessLogFormat.Parse(ValueReaders.Text(values)),
+        Read = values => ValueReaders.Parsed(() => AccessLogFormat.Parse(ValueReaders.Text(values))),
         Default = AccessLogFormat.Parse(AccessLogFormat.GunicornDefault),
         Write = (writer, format) => writer.WriteStringValue(format.Text),
     };

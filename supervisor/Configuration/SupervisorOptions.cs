@@ -1,4 +1,5 @@
 using Supervisor.Logging;
+using Supervisor.WorkerHost;
 
 namespace Supervisor.Configuration;
 

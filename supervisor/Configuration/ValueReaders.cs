@@ -78,6 +78,19 @@ internal static class ValueReaders
     public static string Text(IReadOnlyList<string> values) => Single(values);
 
     /// <summary>Repeatable values where one value may also list several, comma-separated: <c>a,b</c> as well as <c>a</c> <c>b</c>.</summary>
+    /// <summary>A value parsed by a type the worker-host shares, which says what is wrong in a <see cref="FormatException"/>.</summary>
+    public static T Parsed<T>(Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (FormatException exception)
+        {
+            throw new SettingValueException(exception.Message);
+        }
+    }
+
     public static IEnumerable<string> CommaSeparated(IReadOnlyList<string> values) =>
         values.SelectMany(value => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 

@@ -31,7 +31,8 @@ internal sealed class SharedListenSockets : IDisposable
 
     /// <summary>Binds every address; a failure names the address and its fix, and leaves nothing bound.</summary>
     /// <param name="inherited">Kernel mode: every worker inherits the sockets. Otherwise (handoff) they stay the supervisor's alone.</param>
-    public static SharedListenSockets Bind(IReadOnlyList<BindAddress> binds, int backlog, bool inherited)
+    /// <param name="https">--certfile: the workers serve TLS on every socket, as the front would.</param>
+    public static SharedListenSockets Bind(IReadOnlyList<BindAddress> binds, int backlog, bool inherited, bool https)
     {
         var sockets = new List<(Socket, PublicListener, string)>();
         try
@@ -47,7 +48,7 @@ internal sealed class SharedListenSockets : IDisposable
                         {
                             Native.Libc.SetCloseOnExec(descriptor, false);
                         }
-                        sockets.Add((socket, new PublicListener(inherited ? descriptor : sockets.Count, bind.CleartextHttp2), Describe(bind, socket)));
+                        sockets.Add((socket, new PublicListener(inherited ? descriptor : sockets.Count, bind.CleartextHttp2), Describe(bind, socket, https)));
                     }
                 }
                 catch (SocketException exception)
@@ -134,11 +135,13 @@ internal sealed class SharedListenSockets : IDisposable
         }
     }
 
-    private static string Describe(BindAddress bind, Socket socket) => socket.LocalEndPoint switch
+    private static string Describe(BindAddress bind, Socket socket, bool https) => socket.LocalEndPoint switch
     {
-        IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"http://[{ip.Address}]:{ip.Port}",
-        IPEndPoint ip => $"http://{ip.Address}:{ip.Port}",
-        UnixDomainSocketEndPoint unix => $"http://unix:{unix}",
+        IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"{Scheme(https)}://[{ip.Address}]:{ip.Port}",
+        IPEndPoint ip => $"{Scheme(https)}://{ip.Address}:{ip.Port}",
+        UnixDomainSocketEndPoint unix => $"{Scheme(https)}://unix:{unix}",
         _ => bind.ToString(),
-    } + (bind.CleartextHttp2 ? " (h2c)" : "");
+    } + (bind.CleartextHttp2 && !https ? " (h2c)" : "");
+
+    private static string Scheme(bool https) => https ? "https" : "http";
 }

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using Supervisor.Configuration;
 using Supervisor.Proxy;
+using Supervisor.WorkerHost;
 
 namespace Supervisor.Logging;
 
@@ -65,31 +65,13 @@ internal sealed class AccessLog(ErrorLog errorLog) : IAsyncDisposable
     public void Reopen() => _writer?.Reopen();
 
     /// <summary>The middleware, outermost in the pipeline so that it sees each request's final status.</summary>
-    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
-    {
-        if (_writer is null)
-        {
-            await next(context);
-            return;
-        }
-        var started = Stopwatch.GetTimestamp();
-        var format = _format;
-        var counter = format.UsesResponseBytes ? CountingStream.Wrap(context.Response) : null;
-        try
-        {
-            await next(context);
-        }
-        finally
-        {
-            var facts = new AccessLogFacts(
-                context.Connection.RemoteIpAddress,
-                DateTimeOffset.Now,
-                Stopwatch.GetElapsedTime(started),
-                counter?.Written ?? 0,
-                context.Features.Get<WorkerLease>()?.WorkerPid);
-            _writer?.Write(format.Render(context, facts));
-        }
-    }
+    public Task InvokeAsync(HttpContext context, RequestDelegate next) =>
+        _writer is null
+            ? next(context)
+            : AccessLogRecording.RecordAsync(context, next, _format, static context => context.Features.Get<WorkerLease>()?.WorkerPid, line => _writer?.Write(line));
+
+    /// <summary>Kernel and handoff modes: a line a worker wrote for a request it served (<see cref="WorkerAccessLines"/>).</summary>
+    public void WriteLine(string line) => _writer?.Write(line);
 
     public async ValueTask DisposeAsync()
     {
@@ -97,53 +79,5 @@ internal sealed class AccessLog(ErrorLog errorLog) : IAsyncDisposable
         {
             await writer.DisposeAsync();
         }
-    }
-
-    /// <summary>Counts the body bytes sent to the client (Gunicorn's b and B).</summary>
-    private sealed class CountingStream(Stream inner) : Stream
-    {
-        public long Written;
-
-        public static CountingStream Wrap(HttpResponse response)
-        {
-            var counter = new CountingStream(response.Body);
-            response.Body = counter;
-            return counter;
-        }
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Flush() => inner.Flush();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            Written += count;
-            inner.Write(buffer, offset, count);
-        }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Written += buffer.Length;
-            return inner.WriteAsync(buffer, cancellationToken);
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 }

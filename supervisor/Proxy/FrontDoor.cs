@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
 using Supervisor.Configuration;
 using Supervisor.Logging;
+using Supervisor.WorkerHost;
 using Supervisor.Workers;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -102,7 +103,7 @@ internal static class FrontDoor
         app.Use(accessLog.InvokeAsync);
         app.Use((context, next) =>
         {
-            SettleClientIdentity(context, current.Value.ForwardedAllowIps);
+            ForwardedHeaders.Settle(context, current.Value.ForwardedAllowIps);
             return next(context);
         });
         var requestLimits = new RequestLimits(options.LimitRequestFieldSize, options.LimitRequestBody);
@@ -172,29 +173,6 @@ internal static class FrontDoor
         // 0 leaves the body limit to the app's own Kestrel (30 MB unless an endpoint raises it); a blanket
         // limit here would break the endpoints that raised theirs.
         limits.MaxRequestBodySize = options.LimitRequestBody > 0 ? options.LimitRequestBody : null;
-    }
-
-    // The client's address, scheme and host, as the app will see them: a trusted proxy's word, or the connection's.
-    private static void SettleClientIdentity(HttpContext context, TrustedProxies trusted)
-    {
-        var request = context.Request;
-        var client = ForwardedHeaders.Resolve(context.Connection.RemoteIpAddress, request.Headers, trusted);
-        if (client.Address is not null)
-        {
-            context.Connection.RemoteIpAddress = client.Address;
-        }
-        if (client.Scheme is not null)
-        {
-            request.Scheme = client.Scheme;
-        }
-        if (client.Host is not null)
-        {
-            request.Host = new HostString(client.Host);
-        }
-        foreach (var name in ForwardedHeaders.Names)
-        {
-            request.Headers.Remove(name);
-        }
     }
 
     // YARP's path: a worker for the request, the slow-client guard on its response, and another worker

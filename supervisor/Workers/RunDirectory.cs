@@ -18,6 +18,8 @@ internal sealed partial class RunDirectory : IDisposable
 
     private const string HandoffSocketName = "handoff.sock";
 
+    private const string AccessLogSocketName = "access.sock";
+
     // sockaddr_un.sun_path holds 108 bytes with the terminating NUL; leave room for the longest worker name.
     private const int MaxDirectoryPathLength = 80;
 
@@ -37,6 +39,9 @@ internal sealed partial class RunDirectory : IDisposable
 
     /// <summary>--balancer handoff: where the workers receive the client connections the supervisor accepted.</summary>
     public string HandoffSocketPath => Path.Combine(FullPath, HandoffSocketName);
+
+    /// <summary>--balancer kernel and handoff: where the workers send the access-log lines of the requests they serve.</summary>
+    public string AccessLogSocketPath => Path.Combine(FullPath, AccessLogSocketName);
 
     /// <summary>Where <c>supervisor status</c> and <c>supervisor reload</c> reach this supervisor.</summary>
     public string CommandSocketPath => Path.Combine(FullPath, Control.CommandProtocol.SocketName);

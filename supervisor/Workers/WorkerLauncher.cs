@@ -83,12 +83,20 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
             }
             environment[WorkerProtocol.RequestLimitVariable] = requestLimit.ToString(CultureInfo.InvariantCulture);
             environment[WorkerProtocol.KeepAliveVariable] = ((long)options.KeepAlive.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+            // What the proxy front does for each request in proxy mode, the worker-host does in the worker.
+            environment[WorkerProtocol.ForwardedAllowIpsVariable] = options.ForwardedAllowIps.ToString();
+            SetOrRemove(environment, WorkerProtocol.CertFileVariable, options.ServesHttps ? Path.GetFullPath(options.CertFile!) : null);
+            SetOrRemove(environment, WorkerProtocol.KeyFileVariable, options.ServesHttps ? Path.GetFullPath(options.KeyFile!) : null);
+            SetOrRemove(environment, WorkerProtocol.AccessLogSocketVariable, options.AccessLogFile is null ? null : runDirectory.AccessLogSocketPath);
+            SetOrRemove(environment, WorkerProtocol.AccessLogFormatVariable, options.AccessLogFile is null ? null : options.AccessLogFormat.Text);
         }
         else
         {
             // A supervisor run under a kernel-mode or handoff-mode one.
             environment.Remove(WorkerProtocol.ListenHandlesVariable);
             environment.Remove(WorkerProtocol.HandoffSocketVariable);
+            environment.Remove(WorkerProtocol.AccessLogSocketVariable);
+            environment.Remove(WorkerProtocol.CertFileVariable);
             if (options.WorkerProtocol == WorkerProtocolVersion.Http2)
             {
                 // Cleartext HTTP/2 needs an HTTP/2-only endpoint: Kestrel then accepts prior-knowledge h2c.
@@ -110,6 +118,18 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
             ? $"{hooks}{Path.PathSeparator}{runtime.HookPath}"
             : runtime.HookPath;
         return startInfo;
+    }
+
+    private static void SetOrRemove(IDictionary<string, string?> environment, string name, string? value)
+    {
+        if (value is null)
+        {
+            environment.Remove(name);
+        }
+        else
+        {
+            environment[name] = value;
+        }
     }
 
     /// <summary>A beat a second, and at least four beats within --timeout so one late beat is no false alarm.</summary>

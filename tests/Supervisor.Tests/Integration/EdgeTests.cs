@@ -45,11 +45,14 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await StatusAsync(client, chunked));
     }
 
-    [Fact]
-    public async Task A_trusted_proxy_gives_the_client_address_scheme_and_host_and_an_untrusted_peer_cannot()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Kernel)] // The worker-host applies the same trust in the worker.
+    [InlineData(ForwardingPath.Handoff)]
+    public async Task A_trusted_proxy_gives_the_client_address_scheme_and_host_and_an_untrusted_peer_cannot(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8", .. path.Arguments()]);
         using var proxy = LoopbackClient.From(IPAddress.Loopback, supervisor.BaseAddress); // 127.0.0.1: trusted.
         using var outsider = LoopbackClient.From(IPAddress.Parse("127.0.0.2"), supervisor.BaseAddress);
 
@@ -135,12 +138,15 @@ public sealed class EdgeTests(ITestOutputHelper output) : IDisposable
         await supervisor.WaitForLogAsync(@"1 requests answered 503: no worker free \(--worker-connections 1, --max-queue 2 waiting\)", TimeSpan.FromSeconds(5));
     }
 
-    [Fact]
-    public async Task Https_is_served_with_http2_and_http11_and_the_app_sees_the_https_scheme()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Kernel)] // The workers serve TLS themselves, with the certificate the supervisor was given.
+    [InlineData(ForwardingPath.Handoff)]
+    public async Task Https_is_served_with_http2_and_http11_and_the_app_sees_the_https_scheme(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         var (certFile, keyFile, thumbprint) = TestCertificate.Create(_scratch);
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--certfile", certFile, "--keyfile", keyFile);
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", "--certfile", certFile, "--keyfile", keyFile, .. path.Arguments()]);
         Assert.Equal("https", supervisor.BaseAddress.Scheme);
         using var client = TestCertificate.CreateClient(supervisor.BaseAddress, thumbprint);
 

@@ -18,12 +18,15 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
-    [Fact]
-    public async Task The_access_log_writes_gunicorns_default_line_for_every_request()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Kernel)] // The worker renders the line, the supervisor writes it: the same file, the same line.
+    [InlineData(ForwardingPath.Handoff)]
+    public async Task The_access_log_writes_gunicorns_default_line_for_every_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         var accessLog = Path.Combine(_scratch, "access.log");
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--access-logfile", accessLog);
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", "--access-logfile", accessLog, .. path.Arguments()]);
         using var client = supervisor.CreateClient();
 
         using (var request = new HttpRequestMessage(HttpMethod.Get, "/env/HOME?x=1&y=2"))
@@ -45,14 +48,16 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
         Assert.Matches(@"^127\.0\.0\.1 - - \[.+\] ""GET /no/such/page HTTP/1\.1"" 404 - ""-"" ""-""$", lines[1]);
     }
 
-    [Fact]
-    public async Task A_custom_access_log_format_renders_each_atom_and_names_the_worker_that_served()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Handoff)] // Kernel mode renders in the same worker-host code.
+    public async Task A_custom_access_log_format_renders_each_atom_and_names_the_worker_that_served(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         var accessLog = Path.Combine(_scratch, "access.log");
         const string Format = "%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%(p)s|%({x-trace}i)s|%({content-type}o)s|%(M)s|%(L)s|%({HOME}e)s|100%%";
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
-            ["--workers", "2", "--access-logfile", accessLog, "--access-logformat", Format],
+            ["--workers", "2", "--access-logfile", accessLog, "--access-logformat", Format, .. path.Arguments()],
             new Dictionary<string, string> { ["HOME"] = "/home/probe" });
         using var client = supervisor.CreateClient();
 

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Supervisor.Configuration;
 
-namespace Supervisor.Logging;
+namespace Supervisor.WorkerHost;
 
 /// <summary>
 /// An access-log line in Gunicorn's syntax (<c>%(h)s %(l)s %(u)s %(t)s "%(r)s" ...</c>), compiled once into
@@ -50,7 +50,7 @@ internal sealed class AccessLogFormat
             var close = text.IndexOf(")s", i, StringComparison.Ordinal);
             if (i + 1 >= text.Length || text[i + 1] != '(' || close < 0)
             {
-                throw new SettingValueException($"has a '%' at position {i} that is not an atom; write atoms as %(h)s, and a literal percent sign as %%");
+                throw new FormatException($"has a '%' at position {i} that is not an atom; write atoms as %(h)s, and a literal percent sign as %%");
             }
             if (literal.Length > 0)
             {
@@ -178,7 +178,7 @@ internal sealed class AccessLogFormat
         {
             return new Part(null, name[0]);
         }
-        throw new SettingValueException($"has an unknown atom %({name})s; the atoms are {AtomList}");
+        throw new FormatException($"has an unknown atom %({name})s; the atoms are {AtomList}");
     }
 
     // The request target exactly as the client sent it, as Gunicorn's RAW_URI.

@@ -1,8 +1,8 @@
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
-using Supervisor.Configuration;
 
-namespace Supervisor.Proxy;
+namespace Supervisor.WorkerHost;
 
 /// <summary>
 /// Who the client really is, when a trusted proxy (<c>--forwarded-allow-ips</c>) stands in front and says
@@ -13,6 +13,34 @@ namespace Supervisor.Proxy;
 internal static class ForwardedHeaders
 {
     public static readonly string[] Names = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix", "Forwarded"];
+
+    /// <summary>
+    /// Gives the request the client's address, scheme and host as the app will see them (a trusted proxy's
+    /// word, or the connection's), and removes the forwarding headers, so the app cannot mistake a
+    /// client's own for a proxy's. The proxy front does it for every request; in kernel and handoff
+    /// modes the worker-host does it in the worker, with the same --forwarded-allow-ips.
+    /// </summary>
+    public static void Settle(HttpContext context, TrustedProxies trusted)
+    {
+        var request = context.Request;
+        var client = Resolve(context.Connection.RemoteIpAddress, request.Headers, trusted);
+        if (client.Address is not null)
+        {
+            context.Connection.RemoteIpAddress = client.Address;
+        }
+        if (client.Scheme is not null)
+        {
+            request.Scheme = client.Scheme;
+        }
+        if (client.Host is not null)
+        {
+            request.Host = new HostString(client.Host);
+        }
+        foreach (var name in Names)
+        {
+            request.Headers.Remove(name);
+        }
+    }
 
     /// <summary>The client as the request claims it through <paramref name="peer"/>, or the peer itself.</summary>
     public static ClientView Resolve(IPAddress? peer, IHeaderDictionary headers, TrustedProxies trusted)

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Supervisor.Configuration;
+namespace Supervisor.WorkerHost;
 
 /// <summary>
 /// The peers allowed to tell the supervisor who the client is (<c>--forwarded-allow-ips</c>): single
@@ -41,7 +41,7 @@ internal sealed class TrustedProxies
             }
             else
             {
-                throw new SettingValueException($"'{entry}' is not an IP address or network; use addresses or networks such as 10.0.0.0/8, comma-separated, or *");
+                throw new FormatException($"'{entry}' is not an IP address or network; use addresses or networks such as 10.0.0.0/8, comma-separated, or *");
             }
         }
         return new TrustedProxies(trustsAny: false, networks, spelling);
