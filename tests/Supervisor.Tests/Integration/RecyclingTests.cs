@@ -107,11 +107,13 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         Assert.False(Posix.IsAlive(bloated));
     }
 
-    [Fact]
-    public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced_under_mixed_load_costing_only_what_it_held()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Handoff)] // The heartbeat and its kill are the same in kernel mode.
+    public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced_under_mixed_load_costing_only_what_it_held(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--timeout", "2", "--admin-bind", "127.0.0.1:0");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", "--timeout", "2", "--admin-bind", "127.0.0.1:0", .. path.Arguments()]);
         var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", RecyclesTimeout)).Groups[1].Value);
         var victim = supervisor.BootedWorkerPids[0];
         var linesBefore = supervisor.LineCount;
@@ -123,6 +125,7 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         await supervisor.WaitForLogAsync($@"WORKER TIMEOUT \(pid: {victim}\)", TimeSpan.FromSeconds(10), linesBefore);
         var detectedAt = Stopwatch.GetTimestamp();
         await Eventually.TrueAsync(() => !Posix.IsAlive(victim), TimeSpan.FromSeconds(5), "the frozen worker is killed");
+        var goneAt = Stopwatch.GetTimestamp();
         var killed = Stopwatch.GetElapsedTime(frozenAt);
         output.WriteLine($"timeout logged after {Stopwatch.GetElapsedTime(frozenAt, detectedAt).TotalMilliseconds:F0} ms, process gone after {killed.TotalMilliseconds:F0} ms");
         // --timeout 2, checked every 250 ms by the arbiter; the rest is SIGKILL, the exit, and this test's polling.
@@ -132,8 +135,16 @@ public sealed class RecyclingTests(ITestOutputHelper output)
         await load.WaitForEveryKindAsync(2, RecyclesTimeout);
         await load.StopAsync();
         output.WriteLine($"load: {load.Summary()}");
-        // What the frozen worker held is lost with it, but for the GETs it never answered: those are sent again.
-        load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, detectedAt));
+        if (path.WorkersServeClients())
+        {
+            // Its clients' connections die with it: whatever was sent on them until it was gone.
+            load.AssertIntactExcept(MixedLoad.DoomedByDeathOfKernelWorker(victim, goneAt), resendsAllowed: load.HttpLanes);
+        }
+        else
+        {
+            // What the frozen worker held is lost with it, but for the GETs it never answered: those are sent again.
+            load.AssertIntactExcept(MixedLoad.DoomedByDeathOf(victim, detectedAt));
+        }
         // Counted as a timeout, not as a crash.
         using var probe = new HttpClient { BaseAddress = admin, Timeout = RecyclesTimeout };
         var metrics = await probe.GetStringAsync("/metrics");

@@ -80,11 +80,13 @@ public sealed class ReloadTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task A_reload_whose_workers_fail_at_start_keeps_the_old_generation_serving_until_a_fixed_reload()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    [InlineData(ForwardingPath.Handoff)] // A generation enters rotation only when all of it is ready: the same code in kernel mode.
+    public async Task A_reload_whose_workers_fail_at_start_keeps_the_old_generation_serving_until_a_fixed_reload(ForwardingPath path)
     {
         using var app = await AppFolder.CopyOfTestAppAsync();
-        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, "--workers", "2");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath, ["--workers", "2", .. path.Arguments()]);
         var servingPids = supervisor.BootedWorkerPids.ToHashSet();
         await using var load = MixedLoad.Start(supervisor.BaseAddress);
         await load.WaitForEveryKindAsync(1, ReloadTimeout);
