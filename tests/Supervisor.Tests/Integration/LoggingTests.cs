@@ -21,7 +21,6 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
     [Theory]
     [InlineData(ForwardingPath.Default)]
     [InlineData(ForwardingPath.Kernel)] // The worker renders the line, the supervisor writes it: the same file, the same line.
-    [InlineData(ForwardingPath.Handoff)]
     public async Task The_access_log_writes_gunicorns_default_line_for_every_request(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
@@ -50,7 +49,7 @@ public sealed partial class LoggingTests(ITestOutputHelper output) : IDisposable
 
     [Theory]
     [InlineData(ForwardingPath.Default)]
-    [InlineData(ForwardingPath.Handoff)] // Kernel mode renders in the same worker-host code.
+    [InlineData(ForwardingPath.Handoff)] // Kernel mode renders in the same worker-host code (the test above).
     public async Task A_custom_access_log_format_renders_each_atom_and_names_the_worker_that_served(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
