@@ -14,8 +14,8 @@ namespace Supervisor;
 /// handed over, by descriptor, to the supervisor a binary upgrade starts.
 /// </summary>
 /// <remarks>
-/// With --balancer kernel the public sockets are <paramref name="shared"/>, bound already, and served by
-/// the workers: the front is not started.
+/// With --balancer kernel and handoff the public sockets are <paramref name="shared"/>, bound already (or
+/// handed over by the old supervisor), and served by the workers: the front is not started.
 /// </remarks>
 internal sealed class Listeners(WebApplication front, Kernel.SharedListenSockets? shared, AdminEndpoints? admin, IReadOnlyList<BindAddress> binds, bool https, Serilog.ILogger log)
 {
@@ -49,19 +49,23 @@ internal sealed class Listeners(WebApplication front, Kernel.SharedListenSockets
     /// <summary>What a new supervisor needs to serve in this one's place: each listening socket by descriptor, and where to say it serves.</summary>
     public UpgradeHandover Handover(string commandSocket)
     {
-        if (shared is not null)
-        {
-            // Its workers accept on the sockets too: they would have to be told to stop, not the front.
-            throw new IOException("a binary upgrade of a supervisor with --balancer kernel or handoff is not supported yet; restart it, or reload (SIGHUP) for new app code");
-        }
-        var cleartextHttp2 = front.Services.GetRequiredService<CleartextHttp2Listeners>();
-        var frontBinds = SocketsOf(AddressesOf(front.Services)).Select(socket => socket.Bind with { CleartextHttp2 = cleartextHttp2.Serves(socket.Address) }).ToList();
+        // --balancer kernel and handoff: the sockets the workers are served from. This supervisor's workers
+        // (kernel) or dealer (handoff) accept on them beside the new supervisor's until it takes over.
+        List<FdBind> frontBinds = shared is not null
+            ? [.. shared.Sockets.Select(socket => new FdBind((int)socket.Socket.Handle) { CleartextHttp2 = socket.Listener.CleartextHttp2 })]
+            : FrontSockets();
         var adminBind = admin is null ? null : SocketsOf(admin.Addresses.ToList()) switch
         {
             [var only] => only.Bind,
             var several => throw new IOException($"--admin-bind {admin.Bind} listens on {several.Count} sockets, and an upgrade hands over one; give it one address (127.0.0.1:PORT)"),
         };
         return new UpgradeHandover(Environment.ProcessId, commandSocket, frontBinds, adminBind);
+    }
+
+    private List<FdBind> FrontSockets()
+    {
+        var cleartextHttp2 = front.Services.GetRequiredService<CleartextHttp2Listeners>();
+        return [.. SocketsOf(AddressesOf(front.Services)).Select(socket => socket.Bind with { CleartextHttp2 = cleartextHttp2.Serves(socket.Address) })];
     }
 
     // A listener that cannot bind is told in the start's own words (in use, privileged port, foreign address).

@@ -109,8 +109,9 @@ internal static partial class SupervisorRun
         var health = new PoolHealth(TimeProvider.System);
         SupervisorMetrics.ObservePool(health, () => dispatcher.InFlight, () => dispatcher.Queued);
         await using var admin = options.AdminBind is { } adminBind ? AdminEndpoints.Create(adminBind, health, log) : null;
-        // --balancer kernel and handoff: bound here, before any worker; in kernel mode inherited by each of them.
-        using var shared = options.Balancer.WorkersServeClients() && upgrading is null
+        // --balancer kernel and handoff: bound here, before any worker (or handed over by the supervisor a
+        // binary upgrade replaces: its --bind is then those descriptors); in kernel mode inherited by each worker.
+        using var shared = options.Balancer.WorkersServeClients()
             ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog, inherited: options.Balancer == Balancer.Kernel, https: startup.Certificate is not null)
             : null;
         using var dealer = shared is not null && options.Balancer == Balancer.Handoff ? Kernel.ConnectionDealer.Start(shared, runDirectory.HandoffSocketPath, log) : null;
@@ -164,7 +165,10 @@ internal static partial class SupervisorRun
             {
                 await admin.StopAsync(); // From now on the probes reach the new supervisor alone.
             }
-            await HandOffConnectionsAsync(handoff, current.Value.KeepAlive, signals.QuickStopRequested);
+            if (shared is null)
+            {
+                await HandOffConnectionsAsync(handoff, current.Value.KeepAlive, signals.QuickStopRequested); // The workers' drain does it in their modes.
+            }
         }
         serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");
 

@@ -46,9 +46,10 @@ internal sealed class BinaryUpgrade(ChannelWriter<ArbiterEvent> events, TimeProv
             start.Environment.Remove(variable);
         }
         start.Environment[UpgradeHandover.Variable] = handover.ToString();
-        var descriptors = handover.Binds.Append(handover.AdminBind).OfType<FdBind>().Select(bind => bind.Descriptor).ToList();
         // Inherited across exec only for this start: the arbiter's loop, which also starts the workers,
         // is the only thread that starts processes, so no worker is started while they are open to it.
+        // Those every process inherits already (--balancer kernel's, which the workers accept on) stay so.
+        var descriptors = handover.Binds.Append(handover.AdminBind).OfType<FdBind>().Select(bind => bind.Descriptor).Where(Libc.ClosesOnExec).ToList();
         foreach (var descriptor in descriptors)
         {
             if (!Libc.SetCloseOnExec(descriptor, closeOnExec: false))

@@ -17,6 +17,7 @@ namespace Supervisor.Kernel;
 internal sealed class SharedListenSockets : IDisposable
 {
     private readonly List<(Socket Socket, PublicListener Listener, string Address)> _sockets;
+    private bool _disposed;
 
     private SharedListenSockets(List<(Socket, PublicListener, string)> sockets) => _sockets = sockets;
 
@@ -68,10 +69,21 @@ internal sealed class SharedListenSockets : IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes this process's descriptors. After a binary upgrade another supervisor serves the same
+    /// sockets: .NET ends an accept still pending at close with shutdown(), which would stop the socket
+    /// for every process, unless the descriptor is inheritable; so each is made so first, and closed plainly.
+    /// </summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         foreach (var (socket, _, _) in _sockets)
         {
+            Native.Libc.SetCloseOnExec((int)socket.Handle, false);
             socket.Dispose();
         }
     }
@@ -141,7 +153,7 @@ internal sealed class SharedListenSockets : IDisposable
         IPEndPoint ip => $"{Scheme(https)}://{ip.Address}:{ip.Port}",
         UnixDomainSocketEndPoint unix => $"{Scheme(https)}://unix:{unix}",
         _ => bind.ToString(),
-    } + (bind.CleartextHttp2 && !https ? " (h2c)" : "");
+    } + (bind is FdBind fd ? $" (fd {fd.Descriptor})" : "") + (bind.CleartextHttp2 && !https ? " (h2c)" : "");
 
     private static string Scheme(bool https) => https ? "https" : "http";
 }

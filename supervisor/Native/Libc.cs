@@ -37,6 +37,14 @@ internal static partial class Libc
         return flags >= 0 && fcntl(descriptor, SetDescriptorFlags, closeOnExec ? flags | CloseOnExec : flags & ~CloseOnExec) == 0;
     }
 
+    /// <summary>Whether the descriptor is open and close-on-exec (a process started now would not inherit it).</summary>
+    public static bool ClosesOnExec(int descriptor)
+    {
+        const int GetDescriptorFlags = 1, CloseOnExec = 1;
+        var flags = fcntl(descriptor, GetDescriptorFlags, 0);
+        return flags >= 0 && (flags & CloseOnExec) != 0;
+    }
+
     /// <summary>A new descriptor for the same open socket or file, close-on-exec (F_DUPFD_CLOEXEC).</summary>
     public static int DuplicateCloseOnExec(int descriptor)
     {

@@ -54,7 +54,9 @@ internal static class FrontDoor
             // Latin-1 (one char per octet) and writes them back the same way, obs-text included.
             kestrel.ResponseHeaderEncodingSelector = _ => Encoding.Latin1;
             ApplyLimits(kestrel.Limits, options);
-            foreach (var bind in options.Binds)
+            // --balancer kernel and handoff: the workers serve the binds (Kernel.SharedListenSockets). The
+            // front is never started then, but these options may be read, and a unix: bind is bound here.
+            foreach (var bind in options.Balancer.WorkersServeClients() ? [] : options.Binds)
             {
                 Listen(kestrel, bind, certificate, cleartextHttp2, options.Backlog);
             }

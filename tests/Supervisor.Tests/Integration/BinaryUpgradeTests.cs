@@ -18,8 +18,13 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
-    [Fact]
-    public async Task Usr2_under_mixed_load_hands_the_sockets_to_the_binary_on_disk_and_a_build_that_cannot_serve_changes_nothing()
+    [Theory]
+    [InlineData(ForwardingPath.Default)]
+    // Two dealers accept on the same sockets until the old one stops; a new supervisor that fails closes
+    // its copies without stopping them for the old one. Kernel mode passed too (11 s), left out for the
+    // suite's time: its workers accept on the same handed-over sockets, inherited instead of dealt.
+    [InlineData(ForwardingPath.Handoff)]
+    public async Task Usr2_under_mixed_load_hands_the_sockets_to_the_binary_on_disk_and_a_build_that_cannot_serve_changes_nothing(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         using var app = await AppFolder.CopyOfTestAppAsync();
@@ -30,7 +35,7 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
         await using var notify = NotifySocket.Open();
         // Started as an operator starts it, from the installed path: the path USR2 starts again.
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, app.AppPath,
-            ["--workers", "2", "--pid", pidfile, "--socket-dir", socketDirectory, "--bind", $"unix:{unixFront}", "--bind", "h2c:127.0.0.1:0", "--admin-bind", "127.0.0.1:0"],
+            ["--workers", "2", "--pid", pidfile, "--socket-dir", socketDirectory, "--bind", $"unix:{unixFront}", "--bind", "h2c:127.0.0.1:0", "--admin-bind", "127.0.0.1:0", .. path.Arguments()],
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path },
             launcher: ["sh", "-c", $"shift; exec '{installed}' \"$@\"", "sh"]);
         var old = supervisor.Pid;
@@ -43,19 +48,24 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
             await load.WaitForEveryKindAsync(1, Timeout);
 
             // A broken build on disk: it fails at start, and the running supervisor never stopped serving.
-            File.Move(installed, installed + ".good");
-            await File.WriteAllTextAsync(installed, "#!/bin/sh\necho 'supervisor: error: this build is broken' >&2\nexit 1\n");
-            File.SetUnixFileMode(installed, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var lines = supervisor.LineCount;
-            supervisor.Signal(Posix.SIGUSR2);
-            await supervisor.WaitForLogAsync($@"\[{old}\] \[ERROR\] Upgrade failed: the new supervisor \(pid \d+\) exited with code 1 before it served", Timeout, lines);
-            Assert.Contains("this build is broken", supervisor.Log);
-            await load.WaitForEveryKindAsync(1, Timeout);
-            Assert.Equal($"{old}", (await File.ReadAllTextAsync(pidfile)).Trim());
+            // (Before it reads an option: the same in every mode, so shown once, for the suite's time.)
+            int lines;
+            if (path == ForwardingPath.Default)
+            {
+                File.Move(installed, installed + ".good");
+                await File.WriteAllTextAsync(installed, "#!/bin/sh\necho 'supervisor: error: this build is broken' >&2\nexit 1\n");
+                File.SetUnixFileMode(installed, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                lines = supervisor.LineCount;
+                supervisor.Signal(Posix.SIGUSR2);
+                await supervisor.WaitForLogAsync($@"\[{old}\] \[ERROR\] Upgrade failed: the new supervisor \(pid \d+\) exited with code 1 before it served", Timeout, lines);
+                Assert.Contains("this build is broken", supervisor.Log);
+                await load.WaitForEveryKindAsync(1, Timeout);
+                Assert.Equal($"{old}", (await File.ReadAllTextAsync(pidfile)).Trim());
+                File.Move(installed + ".good", installed, overwrite: true);
+            }
 
             // The real build, but the app on disk now fails at start: the new supervisor's workers cannot
             // boot, it exits 3, and leaves what is the old one's: the unix: file, the pid file, the sockets.
-            File.Move(installed + ".good", installed, overwrite: true);
             app.SetSetting("TESTAPP_FAIL_AT_START", "startup failed: the new release needs a migration");
             lines = supervisor.LineCount;
             supervisor.Signal(Posix.SIGUSR2);
@@ -84,7 +94,7 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
             output.WriteLine($"load: {load.Summary()}");
             Assert.True(load.Failures.Count == 0, $"failed: {string.Join("; ", load.Failures)}");
             // The old supervisor's workers left with it; the new supervisor's serve every address, h2c: still HTTP/2 alone.
-            Assert.Matches($@"\[{next}\] \[INFO\] Listening at: http://127\.0\.0\.1:\d+ \(fd \d+\) \(HTTP/2 with prior knowledge only\)", supervisor.Log);
+            Assert.Matches($@"\[{next}\] \[INFO\] Listening at: http://127\.0\.0\.1:\d+ \(fd \d+\) \({(path.WorkersServeClients() ? "h2c" : "HTTP/2 with prior knowledge only")}\)", supervisor.Log);
             Assert.Matches($@"\[{old}\] \[INFO\] Worker exiting \(pid: \d+\): worker 0, generation 1, supervisor stopping", supervisor.Log);
             using (var overUnix = LoopbackClient.OverUnixSocket(unixFront))
             {
