@@ -151,12 +151,10 @@ internal static partial class SupervisorRun
         var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, shared?.Listeners, dealer is null ? null : runDirectory.HandoffSocketPath, TimeProvider.System);
         var arbiter = new Arbiter(loaded, hooks, serviceManager, upgrade, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
-        // New clients are refused from now on, as the proxy's front refuses them (kernel mode: see docs/balancer.md).
+        // New clients are refused from now on, as the proxy's front refuses them: the supervisor's copies of
+        // the shared sockets close here, and in kernel mode each worker closes its own as it stops.
         dealer?.Dispose();
-        if (dealer is not null)
-        {
-            shared?.Dispose();
-        }
+        shared?.Dispose();
         commands.Stop();
         health.Stopping();
         if (stop.HandedOver)

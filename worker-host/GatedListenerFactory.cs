@@ -19,13 +19,16 @@ internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<Pu
 
     public bool CanBind(EndPoint endpoint) => InheritedAt(endpoint) is not null;
 
-    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new GatedListener(await _sockets.BindAsync(endpoint, cancellationToken), gate, InheritedAt(endpoint)!.CleartextHttp2);
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var inheritedListener = InheritedAt(endpoint)!;
+        return new GatedListener(await _sockets.BindAsync(endpoint, cancellationToken), new InheritedListenSocket(inheritedListener.Number), gate, inheritedListener.CleartextHttp2);
+    }
 
     private PublicListener? InheritedAt(EndPoint endpoint) =>
         endpoint is FileHandleEndPoint handle ? inherited.FirstOrDefault(listener => (ulong)listener.Number == handle.FileHandle) : null;
 
-    private sealed class GatedListener(IConnectionListener inner, ConnectionGate gate, bool http2Only) : IConnectionListener
+    private sealed class GatedListener(IConnectionListener inner, InheritedListenSocket copy, ConnectionGate gate, bool http2Only) : IConnectionListener
     {
         // Kestrel's stop unbinds, then waits for its accept loop: a worker stopped (SIGTERM) while it still
         // waited to be put in rotation would otherwise wait out its whole shutdown timeout here.
@@ -64,18 +67,20 @@ internal sealed class GatedListenerFactory(ConnectionGate gate, IReadOnlyList<Pu
             }
         }
 
-        // The descriptor was inherited without close-on-exec, so .NET closes it without shutting the
-        // socket down: the other workers (and the supervisor) keep listening on it.
-        public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        // At the host's stop: this worker's copy of the socket closes now, not at its exit (see
+        // InheritedListenSocket); the other workers (and the supervisor) keep listening on theirs.
+        public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
         {
             _unbound.Cancel();
-            return inner.UnbindAsync(cancellationToken);
+            await inner.UnbindAsync(cancellationToken);
+            copy.Close();
         }
 
-        public ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync()
         {
             _unbound.Dispose();
-            return inner.DisposeAsync();
+            await inner.DisposeAsync();
+            copy.Close();
         }
     }
 }

@@ -70,7 +70,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData(ForwardingPath.Default)]
-    [InlineData(ForwardingPath.Handoff)] // Kernel mode does not close the listener at once: docs/balancer.md, Known gaps.
+    [InlineData(ForwardingPath.Kernel)] // Each worker's inherited copy closes at its SIGTERM, the supervisor's at once.
+    [InlineData(ForwardingPath.Handoff)]
     public async Task Sigterm_lets_an_in_flight_request_finish_then_exits_0_leaving_no_process_behind(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
