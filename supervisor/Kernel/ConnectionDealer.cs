@@ -16,10 +16,14 @@ namespace Supervisor.Kernel;
 /// <item>a connection is handed only to a worker admitted (in rotation) whose handoff socket is connected;</item>
 /// <item>a worker's <see cref="Hand.Open"/> is what it was handed less the closes it reported;</item>
 /// <item>a worker out of rotation is handed nothing more: its socket is closed, and it serves what it
-///   had already received before it reads the end of the stream.</item>
+///   had already received before it reads the end of the stream;</item>
+/// <item>an accept is pending only while some worker is available: when the last one leaves, the
+///   pending accepts are cancelled, so new connections wait in the backlog rather than in this dealer.</item>
 /// </list>
-/// A connection no worker can take yet waits in the supervisor (or, before it is accepted, in the
-/// backlog) until one can, as in kernel mode; it is closed unserved only when the supervisor stops.
+/// A connection no worker can take yet waits in the backlog until one can, as in kernel mode. That matters
+/// at a binary upgrade: the new supervisor accepts on the same sockets, and a connection this dealer took
+/// after its workers left would be closed unserved when it exits. Only one accepted in the instant the
+/// last worker left waits here for the next, and is closed unserved if the supervisor stops first.
 /// </summary>
 internal sealed class ConnectionDealer : IDisposable
 {
@@ -34,6 +38,8 @@ internal sealed class ConnectionDealer : IDisposable
     private readonly Serilog.ILogger _log;
     private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _workerAvailable = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Cancelled when no worker is available any more: it ends the pending accepts of that period.
+    private CancellationTokenSource _availablePeriod = new();
     private HashSet<string> _inRotation = [];
     private uint _turn; // Wraps around harmlessly.
 
@@ -72,7 +78,7 @@ internal sealed class ConnectionDealer : IDisposable
                     Withdraw(hand); // It left rotation; a worker not yet admitted waits for its turn.
                 }
             }
-            SignalIfAvailable();
+            AvailabilityChanged();
         }
     }
 
@@ -111,7 +117,7 @@ internal sealed class ConnectionDealer : IDisposable
         {
             hand.Admitted = _inRotation.Contains(hand.Key); // Its stream connects as its server starts, before it is ready.
             _workers.Add(hand);
-            SignalIfAvailable();
+            AvailabilityChanged();
         }
         try
         {
@@ -139,8 +145,13 @@ internal sealed class ConnectionDealer : IDisposable
             Socket client;
             try
             {
-                await WaitForWorkerAsync(); // Until then, connections wait in the backlog.
-                client = await listener.AcceptAsync(_stopping.Token);
+                var available = await WaitForWorkerAsync(); // Until then, connections wait in the backlog.
+                using var accepting = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, available);
+                client = await listener.AcceptAsync(accepting.Token);
+            }
+            catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+            {
+                continue; // The last worker left: new connections wait in the backlog for the next.
             }
             catch (SocketException exception) when (exception.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
             {
@@ -225,31 +236,45 @@ internal sealed class ConnectionDealer : IDisposable
         }
     }
 
-    private Task WaitForWorkerAsync()
+    /// <summary>Waits until a worker is available; the token is cancelled when none is any more.</summary>
+    private async Task<CancellationToken> WaitForWorkerAsync()
     {
-        lock (_lock)
+        while (true)
         {
-            if (_workers.Any(IsAvailable))
+            Task available;
+            lock (_lock)
             {
-                return Task.CompletedTask;
+                if (_workers.Any(IsAvailable))
+                {
+                    if (_availablePeriod.IsCancellationRequested)
+                    {
+                        _availablePeriod = new CancellationTokenSource();
+                    }
+                    return _availablePeriod.Token;
+                }
+                if (_workerAvailable.Task.IsCompleted)
+                {
+                    _workerAvailable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+                available = _workerAvailable.Task;
             }
-            if (_workerAvailable.Task.IsCompleted)
-            {
-                _workerAvailable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-            return _workerAvailable.Task.WaitAsync(_stopping.Token);
+            await available.WaitAsync(_stopping.Token);
         }
     }
 
     // Under _lock.
     private static bool IsAvailable(Hand hand) => hand.Admitted;
 
-    // Under _lock.
-    private void SignalIfAvailable()
+    // Under _lock. The cancellation's callbacks (the pending accepts') run on the thread pool, not under the lock.
+    private void AvailabilityChanged()
     {
         if (_workers.Any(IsAvailable))
         {
             _workerAvailable.TrySetResult();
+        }
+        else if (!_availablePeriod.IsCancellationRequested)
+        {
+            _ = _availablePeriod.CancelAsync();
         }
     }
 
@@ -259,6 +284,7 @@ internal sealed class ConnectionDealer : IDisposable
         if (_workers.Remove(hand))
         {
             hand.Channel.Dispose();
+            AvailabilityChanged();
         }
     }
 

@@ -41,8 +41,9 @@ internal sealed record WorkOutcome(WorkKind Kind, long StartedAt, long EndedAt, 
 
     public bool InFlightAt(long timestamp) => StartedAt <= timestamp && timestamp <= EndedAt;
 
+    // The wall-clock start, to set a failure beside the supervisor's log lines.
     public override string ToString() =>
-        $"{Kind} ({Stopwatch.GetElapsedTime(StartedAt, EndedAt).TotalMilliseconds:F0} ms, worker {WorkerPid?.ToString(CultureInfo.InvariantCulture) ?? "unknown"})"
+        $"{Kind} (from {DateTime.UtcNow - Stopwatch.GetElapsedTime(StartedAt):HH:mm:ss.fff} UTC, {Stopwatch.GetElapsedTime(StartedAt, EndedAt).TotalMilliseconds:F0} ms, worker {WorkerPid?.ToString(CultureInfo.InvariantCulture) ?? "unknown"})"
         + (Failure is null ? "" : ": " + Failure);
 }
 
@@ -254,11 +255,22 @@ internal sealed class MixedLoad : IAsyncDisposable
             }
             catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or IOException or WebSocketException)
             {
-                unit.Failure = $"{exception.GetType().Name}: {exception.Message}";
+                unit.Failure = Describe(exception);
                 unit.ConnectionLost = true;
             }
             _outcomes.Enqueue(new WorkOutcome(kind, started, Stopwatch.GetTimestamp(), unit.WorkerPid, unit.Failure, unit.ConnectionLost));
         }
+    }
+
+    // The exception and what caused it, which names how the connection was lost (reset, closed, timed out).
+    private static string Describe(Exception exception)
+    {
+        var causes = new List<string>();
+        for (Exception? cause = exception; cause is not null; cause = cause.InnerException)
+        {
+            causes.Add($"{cause.GetType().Name}: {cause.Message}");
+        }
+        return string.Join(" <- ", causes);
     }
 
     private static async Task GetTextAsync(HttpClient client, string path, Unit unit, Func<string, bool> isIntact)
