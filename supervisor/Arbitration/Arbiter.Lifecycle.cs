@@ -77,6 +77,11 @@ internal sealed partial class Arbiter
                 OnRequestLimitReached(worker.Key, limit); // Kernel mode: the worker counts its own requests.
                 break;
             case WorkerProtocol.Served or WorkerProtocol.Heartbeat when long.TryParse(report.Argument, out var served):
+                // A running total: the metric grows by what is new since the last report.
+                if (served > (worker.ServedReported ?? 0))
+                {
+                    SupervisorMetrics.WorkerServedRequests.Add(served - (worker.ServedReported ?? 0));
+                }
                 worker.ServedReported = served;
                 break;
             case WorkerProtocol.Stopping when worker.InRotation && !worker.StopRequested:

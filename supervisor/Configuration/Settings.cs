@@ -277,7 +277,7 @@ internal static class Settings
         Meta = "ADDRESS",
         Section = ServerSection,
         OnReload = ReloadEffect.NeedsRestart,
-        Description = "Address for the health endpoints, never served on --bind: GET /livez (200 while the supervisor's loop turns), /readyz (200 while a worker is in rotation, through reloads; 503 from the moment a stop begins) and /metrics (Prometheus text: requests by status and duration, connections, workers ready and by state, requests in flight and queued, replacements by reason, reloads by result, requests refused, workers' resident memory), for systemd, Docker's HEALTHCHECK, Kubernetes probes and Prometheus. HOST:PORT or unix:PATH; keep it off the public network.",
+        Description = "Address for the health endpoints, never served on --bind: GET /livez (200 while the supervisor's loop turns), /readyz (200 while a worker is in rotation, through reloads; 503 from the moment a stop begins) and /metrics (Prometheus text: requests by status and duration, connections, workers ready and by state, requests in flight and queued, replacements by reason, reloads by result, requests refused, workers' resident memory; in kernel and handoff modes the requests the workers served), for systemd, Docker's HEALTHCHECK, Kubernetes probes and Prometheus. HOST:PORT or unix:PATH; keep it off the public network.",
         DefaultText = "off",
         Read = values => values is [var text] ? BindAddress.Parse(text) : throw new SettingValueException("give one address"),
         Default = null,

@@ -18,6 +18,13 @@ internal static class SupervisorMetrics
     /// <summary>Reloads by result: completed, abandoned, refused.</summary>
     public static readonly Counter<long> Reloads = Meter.CreateCounter<long>("supervisor.reloads", "{reload}", "SIGHUP reloads, by result");
 
+    /// <summary>
+    /// Kernel and handoff modes: the requests the workers served, as each counted them (the front sees none,
+    /// so ASP.NET Core's request metrics stay empty there). Added as each worker reports its running total:
+    /// with every heartbeat and as it stops, so it lags by up to a heartbeat and keeps a replaced worker's.
+    /// </summary>
+    public static readonly Counter<long> WorkerServedRequests = Meter.CreateCounter<long>("supervisor.worker.requests", "{request}", "Requests the workers served, as they counted them (kernel and handoff modes)");
+
     /// <summary>Requests the supervisor answered 503 because no worker could take them.</summary>
     public static readonly Counter<long> RefusedRequests = Meter.CreateCounter<long>("supervisor.requests.refused", "{request}", "Requests answered 503: no worker free or none ready");
 

@@ -108,4 +108,40 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         while (seen != (2, 1) && DateTime.UtcNow < deadline);
         Assert.Equal((2.0, 1.0), seen);
     }
+
+    [Theory]
+    [InlineData(ForwardingPath.Kernel)]
+    [InlineData(ForwardingPath.Handoff)]
+    public async Task In_worker_modes_metrics_count_the_requests_the_workers_served_a_recycled_one_included(ForwardingPath path)
+    {
+        var artifacts = await Artifacts.GetAsync();
+        // One keep-alive connection: one worker serves the first 20 and is recycled; the rest go to another.
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
+            ["--workers", "2", "--admin-bind", "127.0.0.1:0", "--max-requests", "20", .. path.Arguments()]);
+        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
+        using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
+        using var client = supervisor.CreateClient();
+        const int sent = 30;
+        for (var i = 0; i < sent; i++)
+        {
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+        await supervisor.WaitForLogAsync(@"Worker exiting \(pid: \d+\): worker \d, generation \d+, recycled: --max-requests reached", Timeout);
+
+        // The workers report their totals with each heartbeat (once a second) and as they stop.
+        var deadline = DateTime.UtcNow + Timeout;
+        string metrics;
+        do
+        {
+            metrics = await probe.GetStringAsync("/metrics");
+        }
+        while (PrometheusText.Sample(metrics, "supervisor_worker_requests_total", "") < sent && DateTime.UtcNow < deadline);
+        output.WriteLine(metrics);
+        Assert.Equal(sent, PrometheusText.Sample(metrics, "supervisor_worker_requests_total", ""));
+        Assert.Equal(1, PrometheusText.Sample(metrics, "supervisor_worker_replacements_total", "reason=\"max_requests\""));
+        // The front served none of them: its request metrics count nothing.
+        Assert.Equal(0, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", ""));
+        var check = await ExternalTool.RunAsync(output, "promtool", ["check", "metrics"], standardInput: metrics);
+        Assert.True(check.ExitCode == 0, $"promtool check metrics: {check.StandardOutput}{check.StandardError}");
+    }
 }
