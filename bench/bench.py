@@ -366,8 +366,13 @@ def worker_requests(front):
     return {worker["pid"]: worker["requests"] for worker in json.loads(output)["pool"]}
 
 
+def worker_cpu(pids):
+    """Each worker's CPU seconds so far, by pid."""
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
 def spread(before, after):
-    """How far the busiest and the idlest worker are from the mean share of a run's requests: 0.10 is ±10%."""
+    """How far the busiest and the idlest worker are from the mean share of a run's requests (or CPU): 0.10 is ±10%."""
     served = [after[pid] - before.get(pid, 0) for pid in after]
     mean = sum(served) / len(served)
     return max(abs(count - mean) for count in served) / mean if mean else 0.0
@@ -419,12 +424,16 @@ def report(args, samples, memory, cold_start, supervisor_pss):
               "Each run's requests per worker (from `supervisor status`), as the largest distance from an even share:",
               "0.10 means one worker served 10% more, or less, than half. In kernel mode the kernel gives each",
               "connection to whichever worker accepts it first; in handoff mode the supervisor gives it to the",
-              "worker with the fewest open connections. wrk keeps its connections for the whole run.", "",
-              "| front | connections | spread per run | median |", "|---|---|---|---|"]
+              "worker with the fewest open connections. wrk keeps its connections for the whole run. Beside it,",
+              "the same measure of each worker's CPU time in the run: a worker that served less because it got",
+              "less CPU shows the same spread in both.", "",
+              "| front | connections | spread per run | median | CPU spread per run |", "|---|---|---|---|---|"]
     for front in WORKER_COUNTED:
         for connections in args.connections:
-            spreads = [s["spread"] for s in samples[(front, connections)]]
-            lines.append(f"| {front} | -c{connections} | {', '.join(f'{x:.2f}' for x in spreads)} | {statistics.median(spreads):.2f} |")
+            runs = samples[(front, connections)]
+            spreads = [s["spread"] for s in runs]
+            cpu_spreads = ", ".join(f"{s['cpu_spread']:.2f}" for s in runs)
+            lines.append(f"| {front} | -c{connections} | {', '.join(f'{x:.2f}' for x in spreads)} | {statistics.median(spreads):.2f} | {cpu_spreads} |")
     lines.append("")
     lines += ["## CPU time per request (µs, user + system, medians)", "",
               "Measured from /proc over each run: the front's own processes, and the workers behind it (the app's",
@@ -500,13 +509,17 @@ def main():
                     front_pids, worker_pids = cpu_groups(front, pids, peer_workers)
                     cpu_before = cpu_seconds(front_pids), cpu_seconds(worker_pids)
                     served_before = worker_requests(front) if front in WORKER_COUNTED else None
+                    workers_cpu_before = worker_cpu(served_before) if served_before is not None else None
                     sampler.start()
                     result = wrk(PORTS[front], connections, args.seconds)
                     sampler.running = False
                     sampler.join()
                     if served_before is not None:
                         time.sleep(1.2)  # the workers report what they served with each heartbeat, once a second
-                        result["spread"] = spread(served_before, worker_requests(front))
+                        served_after = worker_requests(front)
+                        result["spread"] = spread(served_before, served_after)
+                        # Whether a worker that served less also had less CPU (the scheduler's share, not the balancer's).
+                        result["cpu_spread"] = spread(workers_cpu_before, worker_cpu(served_after))
                     requests = max(result["requests"], 1)
                     result["front_us"] = (cpu_seconds(front_pids) - cpu_before[0]) * 1e6 / requests
                     result["workers_us"] = (cpu_seconds(worker_pids) - cpu_before[1]) * 1e6 / requests
