@@ -31,16 +31,12 @@ public sealed class ConnectionDealerTests : IDisposable
         var dealer = ConnectionDealer.Start(_sockets, _path, Serilog.Core.Logger.None);
         try
         {
-            using var worker = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
-            worker.Connect(new UnixDomainSocketEndPoint(_path));
-            worker.Send(Encoding.UTF8.GetBytes("w0-1"));
+            using var worker = ConnectWorker("w0-1");
             dealer.Publish(["w0-1"]);
 
             // In rotation: a connection is handed over, and the dealer waits on its next accept.
             using var first = await ConnectAsync(address);
-            var handed = await Task.Run(() => DescriptorPassing.Receive(worker.SafeHandle, out _, out var descriptor) ? descriptor : -1).WaitAsync(Bound);
-            Assert.True(handed >= 0, "the worker in rotation was handed no connection");
-            new Socket(new SafeSocketHandle(handed, ownsHandle: true)).Dispose();
+            new Socket(new SafeSocketHandle(await ReceiveHandedAsync(worker), ownsHandle: true)).Dispose();
 
             // The worker leaves rotation (as at a stop, or as a binary upgrade's old supervisor stops
             // dealing); a client connects and the dealer goes away, as that supervisor exits.
@@ -65,6 +61,49 @@ public sealed class ConnectionDealerTests : IDisposable
         {
             dealer.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task When_a_worker_enters_rotation_again_the_dealer_accepts_again()
+    {
+        var (listening, _) = _sockets.Sockets.Single();
+        var address = (IPEndPoint)listening.LocalEndPoint!;
+        using var dealer = ConnectionDealer.Start(_sockets, _path, Serilog.Core.Logger.None);
+        using var first = ConnectWorker("w0-1");
+        dealer.Publish(["w0-1"]);
+        using (await ConnectAsync(address))
+        {
+            new Socket(new SafeSocketHandle(await ReceiveHandedAsync(first), ownsHandle: true)).Dispose();
+        }
+
+        // None in rotation (a lone worker died, say), then its replacement: connections flow again.
+        dealer.Publish([]);
+        using var replacement = ConnectWorker("w0-2");
+        dealer.Publish(["w0-2"]);
+        using var client = await ConnectAsync(address);
+        await client.SendAsync("ping"u8.ToArray());
+        using var handed = new Socket(new SafeSocketHandle(await ReceiveHandedAsync(replacement), ownsHandle: true));
+        var read = new byte[4];
+        Assert.Equal(4, await handed.ReceiveAsync(read, SocketFlags.None).WaitAsync(Bound));
+        Assert.Equal("ping", Encoding.ASCII.GetString(read));
+    }
+
+    private Socket ConnectWorker(string key)
+    {
+        var worker = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        worker.Connect(new UnixDomainSocketEndPoint(_path));
+        worker.Send(Encoding.UTF8.GetBytes(key));
+        return worker;
+    }
+
+    // The descriptor the dealer handed this worker; fails the test if none comes within the bound.
+    private static async Task<int> ReceiveHandedAsync(Socket worker)
+    {
+        var receive = Task.Run(() => DescriptorPassing.Receive(worker.SafeHandle, out _, out var descriptor) ? descriptor : -1);
+        Assert.True(await Task.WhenAny(receive, Task.Delay(Bound)) == receive, $"no connection was handed to the worker within {Bound.TotalSeconds} s");
+        var handed = await receive;
+        Assert.True(handed >= 0, "the worker's stream ended without a connection");
+        return handed;
     }
 
     private static async Task<Socket> ConnectAsync(IPEndPoint address)
