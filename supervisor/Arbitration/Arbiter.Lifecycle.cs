@@ -78,9 +78,10 @@ internal sealed partial class Arbiter
                 break;
             case WorkerProtocol.Served or WorkerProtocol.Heartbeat when long.TryParse(report.Argument, out var served):
                 // A running total: the metric grows by what is new since the last report.
-                if (served > (worker.ServedReported ?? 0))
+                var newlyServed = served - (worker.ServedReported ?? 0);
+                if (newlyServed > 0)
                 {
-                    SupervisorMetrics.WorkerServedRequests.Add(served - (worker.ServedReported ?? 0));
+                    SupervisorMetrics.WorkerServedRequests.Add(newlyServed);
                 }
                 worker.ServedReported = served;
                 break;

@@ -172,6 +172,10 @@ internal sealed partial class SupervisorProcess : IAsyncDisposable
 
     public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
+    /// <summary>--admin-bind's address, as the supervisor logs it when its health endpoints listen.</summary>
+    public async Task<Uri> AdminAddressAsync(TimeSpan timeout) =>
+        new((await WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", timeout)).Groups[1].Value);
+
     public async ValueTask DisposeAsync()
     {
         // A quick stop (SIGQUIT) first, so the supervisor removes its socket directory as it would for

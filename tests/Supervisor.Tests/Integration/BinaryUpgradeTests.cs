@@ -39,7 +39,7 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path },
             launcher: ["sh", "-c", $"shift; exec '{installed}' \"$@\"", "sh"]);
         var old = supervisor.Pid;
-        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET", Timeout)).Groups[1].Value);
+        var admin = await supervisor.AdminAddressAsync(Timeout);
         Assert.Equal("READY=1", NotifySocket.StateOf(await notify.NextStateAsync(Timeout)));
         int? next = null;
         try

@@ -16,8 +16,7 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
             "--workers", "2", "--admin-bind", "127.0.0.1:0", "--graceful-timeout", "30");
-        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
-        using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
+        using var probe = await ProbeAsync(supervisor);
         Assert.Equal("live\n", await probe.GetStringAsync("/livez"));
         Assert.Equal("ready: 2 workers in rotation\n", await probe.GetStringAsync("/readyz"));
         // Never on the public side.
@@ -64,14 +63,10 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         var artifacts = await Artifacts.GetAsync();
         // One request at a time per worker: a third slow one waits in the supervisor's queue.
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--admin-bind", "127.0.0.1:0", "--worker-connections", "1");
-        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
-        using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
+        using var probe = await ProbeAsync(supervisor);
         using var client = supervisor.CreateClient();
         const int sent = 30;
-        for (var i = 0; i < sent; i++)
-        {
-            Assert.Equal("ok", await client.GetStringAsync("/"));
-        }
+        await GetOkAsync(client, sent);
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/no-such-page")).StatusCode);
         var lines = supervisor.LineCount;
         supervisor.Signal(Posix.SIGHUP);
@@ -80,8 +75,7 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
 
         var metrics = await probe.GetStringAsync("/metrics");
         output.WriteLine(metrics);
-        var check = await ExternalTool.RunAsync(output, "promtool", ["check", "metrics"], standardInput: metrics);
-        Assert.True(check.ExitCode == 0, $"promtool check metrics: {check.StandardOutput}{check.StandardError}");
+        await AssertPromtoolPassesAsync(metrics);
 
         Assert.Equal(sent, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"200\""));
         Assert.Equal(1, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", "http_response_status_code=\"404\""));
@@ -98,15 +92,9 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         // Two slow requests at the two workers, a third waiting for one of them.
         using var slowClient = supervisor.CreateClient();
         var slow = Enumerable.Range(0, 3).Select(_ => slowClient.GetAsync("/slow?ms=60000")).ToList();
-        var deadline = DateTime.UtcNow + Timeout;
-        (double InFlight, double Queued) seen;
-        do
-        {
-            metrics = await probe.GetStringAsync("/metrics");
-            seen = (PrometheusText.Sample(metrics, "supervisor_requests_in_flight", ""), PrometheusText.Sample(metrics, "supervisor_requests_queued", ""));
-        }
-        while (seen != (2, 1) && DateTime.UtcNow < deadline);
-        Assert.Equal((2.0, 1.0), seen);
+        static (double InFlight, double Queued) Waiting(string metrics) =>
+            (PrometheusText.Sample(metrics, "supervisor_requests_in_flight", ""), PrometheusText.Sample(metrics, "supervisor_requests_queued", ""));
+        Assert.Equal((2.0, 1.0), Waiting(await MetricsOnceAsync(probe, metrics => Waiting(metrics) == (2, 1))));
     }
 
     [Theory]
@@ -118,29 +106,48 @@ public sealed class HealthEndpointTests(ITestOutputHelper output)
         // One keep-alive connection: one worker serves the first 20 and is recycled; the rest go to another.
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp,
             ["--workers", "2", "--admin-bind", "127.0.0.1:0", "--max-requests", "20", .. path.Arguments()]);
-        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", Timeout)).Groups[1].Value);
-        using var probe = new HttpClient { BaseAddress = admin, Timeout = Timeout };
+        using var probe = await ProbeAsync(supervisor);
         using var client = supervisor.CreateClient();
         const int sent = 30;
-        for (var i = 0; i < sent; i++)
-        {
-            Assert.Equal("ok", await client.GetStringAsync("/"));
-        }
+        await GetOkAsync(client, sent);
         await supervisor.WaitForLogAsync(@"Worker exiting \(pid: \d+\): worker \d, generation \d+, recycled: --max-requests reached", Timeout);
 
         // The workers report their totals with each heartbeat (once a second) and as they stop.
+        var metrics = await MetricsOnceAsync(probe, metrics => PrometheusText.Sample(metrics, "supervisor_worker_requests_total", "") >= sent);
+        output.WriteLine(metrics);
+        Assert.Equal(sent, PrometheusText.Sample(metrics, "supervisor_worker_requests_total", ""));
+        Assert.Equal(1, PrometheusText.Sample(metrics, "supervisor_worker_replacements_total", "reason=\"max_requests\""));
+        // The front served none of them: its request metrics count nothing.
+        Assert.Equal(0, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", ""));
+        await AssertPromtoolPassesAsync(metrics);
+    }
+
+    private static async Task<HttpClient> ProbeAsync(SupervisorProcess supervisor) =>
+        new() { BaseAddress = await supervisor.AdminAddressAsync(Timeout), Timeout = Timeout };
+
+    private static async Task GetOkAsync(HttpClient client, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+    }
+
+    // Polls /metrics until it shows what is awaited, within Timeout: the last text read either way.
+    private static async Task<string> MetricsOnceAsync(HttpClient probe, Func<string, bool> awaited)
+    {
         var deadline = DateTime.UtcNow + Timeout;
         string metrics;
         do
         {
             metrics = await probe.GetStringAsync("/metrics");
         }
-        while (PrometheusText.Sample(metrics, "supervisor_worker_requests_total", "") < sent && DateTime.UtcNow < deadline);
-        output.WriteLine(metrics);
-        Assert.Equal(sent, PrometheusText.Sample(metrics, "supervisor_worker_requests_total", ""));
-        Assert.Equal(1, PrometheusText.Sample(metrics, "supervisor_worker_replacements_total", "reason=\"max_requests\""));
-        // The front served none of them: its request metrics count nothing.
-        Assert.Equal(0, PrometheusText.Sample(metrics, "http_server_request_duration_seconds_count", ""));
+        while (!awaited(metrics) && DateTime.UtcNow < deadline);
+        return metrics;
+    }
+
+    private async Task AssertPromtoolPassesAsync(string metrics)
+    {
         var check = await ExternalTool.RunAsync(output, "promtool", ["check", "metrics"], standardInput: metrics);
         Assert.True(check.ExitCode == 0, $"promtool check metrics: {check.StandardOutput}{check.StandardError}");
     }

@@ -114,7 +114,7 @@ public sealed class RecyclingTests(ITestOutputHelper output)
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", "--timeout", "2", "--admin-bind", "127.0.0.1:0", .. path.Arguments()]);
-        var admin = new Uri((await supervisor.WaitForLogAsync(@"Health endpoints at: (http://\S+) \(GET /livez", RecyclesTimeout)).Groups[1].Value);
+        var admin = await supervisor.AdminAddressAsync(RecyclesTimeout);
         var victim = supervisor.BootedWorkerPids[0];
         var linesBefore = supervisor.LineCount;
         await using var load = MixedLoad.Start(supervisor.BaseAddress);
