@@ -115,6 +115,8 @@ internal static partial class SupervisorRun
             ? Kernel.SharedListenSockets.Bind(options.Binds, options.Backlog, inherited: options.Balancer == Balancer.Kernel, https: startup.Certificate is not null)
             : null;
         using var dealer = shared is not null && options.Balancer == Balancer.Handoff ? Kernel.ConnectionDealer.Start(shared, runDirectory.HandoffSocketPath, log) : null;
+        // Kernel mode: where the workers say how many connections each holds, to share bursts of new ones.
+        using var acceptShares = options.Balancer == Balancer.Kernel ? Kernel.AcceptShares.Create() : null;
         // The workers write the access log's lines there; disposed after they have stopped, with their last lines.
         await using var workerAccessLines = options.Balancer.WorkersServeClients() ? WorkerAccessLines.Start(runDirectory.AccessLogSocketPath, accessLog, log) : null;
         var listeners = new Listeners(front, shared, admin, options.Binds, startup.Certificate is not null, log);
@@ -148,7 +150,7 @@ internal static partial class SupervisorRun
                 }
             });
         var upgrade = new BinaryUpgrade(events.Writer, TimeProvider.System);
-        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, shared?.Listeners, dealer is null ? null : runDirectory.HandoffSocketPath, TimeProvider.System);
+        var launcher = new WorkerLauncher(startup.WorkerRuntime, runDirectory, keyRing, shared?.Listeners, dealer is null ? null : runDirectory.HandoffSocketPath, acceptShares, TimeProvider.System);
         var arbiter = new Arbiter(loaded, hooks, serviceManager, upgrade, health, launcher, dispatcher, runDirectory, events, log, TimeProvider.System);
         var stop = await arbiter.RunAsync();
         // New clients are refused from now on, as the proxy's front refuses them: the supervisor's copies of

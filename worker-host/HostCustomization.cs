@@ -66,7 +66,7 @@ internal static class HostCustomization
                 var transport = provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>();
                 var loggers = provider.GetRequiredService<ILoggerFactory>();
                 return kernel.HandoffSocket is null
-                    ? new GatedListenerFactory(gate, kernel.Listeners, transport, loggers)
+                    ? new GatedListenerFactory(gate, agent.Fair, kernel.Listeners, transport, loggers)
                     : new HandedConnections(gate, kernel, settings.WorkerKey, transport, loggers);
             });
         }

@@ -9,6 +9,7 @@ namespace Supervisor.WorkerHost;
 /// TERM, the socket would go on taking clients into its backlog while the last worker finished its
 /// requests. <see cref="Close"/> closes the copy with a plain close(), which leaves the socket listening
 /// for every other process that holds it, and closes it for good once the last copy is gone.
+/// <see cref="HasWaitingConnection"/> looks at the socket's queue without taking from it.
 /// </summary>
 internal sealed partial class InheritedListenSocket(int descriptor)
 {
@@ -22,6 +23,14 @@ internal sealed partial class InheritedListenSocket(int descriptor)
         {
             close(descriptor);
         }
+    }
+
+    /// <summary>Whether a connection is queued, for this worker or another to accept (false once closed).</summary>
+    public unsafe bool HasWaitingConnection()
+    {
+        const short Readable = 0x1; // POLLIN: a listening socket is readable while its accept queue holds a connection.
+        var entry = new PollEntry { Descriptor = descriptor, Events = Readable };
+        return Volatile.Read(ref _closed) == 0 && poll(&entry, 1, 0) == 1 && (entry.ReturnedEvents & Readable) != 0;
     }
 
     // "socket:[inode]" while the number names the inherited socket.
@@ -39,4 +48,14 @@ internal sealed partial class InheritedListenSocket(int descriptor)
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int descriptor);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int poll(PollEntry* entries, nuint count, int timeoutMilliseconds);
+
+    private struct PollEntry // struct pollfd
+    {
+        public int Descriptor;
+        public short Events;
+        public short ReturnedEvents;
+    }
 }

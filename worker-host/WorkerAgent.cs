@@ -27,6 +27,7 @@ internal sealed class WorkerAgent : IDisposable
         if (settings.Kernel is { } kernel)
         {
             Gate = new ConnectionGate();
+            Fair = kernel.HandoffSocket is null ? FairAccept.FromEnvironment() : null; // Handoff mode: the supervisor deals evenly.
             Served = new ServedRequests(kernel.RequestLimit, limit => _control.Send($"{WorkerProtocol.Limit} {limit}"));
         }
         if (settings.Serving?.AccessLog is { } accessLog)
@@ -37,6 +38,9 @@ internal sealed class WorkerAgent : IDisposable
 
     /// <summary>Kernel mode: when this worker takes client connections.</summary>
     internal ConnectionGate? Gate { get; }
+
+    /// <summary>Kernel mode: how this worker shares new connections with its peers.</summary>
+    internal FairAccept? Fair { get; }
 
     /// <summary>Kernel mode: the requests it served.</summary>
     internal ServedRequests? Served { get; }
@@ -76,7 +80,11 @@ internal sealed class WorkerAgent : IDisposable
         _lifetime = lifetime;
         // ApplicationStarted fires after the server's sockets are bound: the worker can take requests.
         lifetime.ApplicationStarted.Register(() => _control.Send(WorkerProtocol.Ready));
-        lifetime.ApplicationStopping.Register(() => _control.Send(WorkerProtocol.Stopping));
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            Fair?.LeaveRotation(); // Stopped without a drain (SIGTERM): its accepts end with the host's.
+            _control.Send(WorkerProtocol.Stopping);
+        });
         if (Served is { } served)
         {
             lifetime.ApplicationStopped.Register(() => _control.Send($"{WorkerProtocol.Served} {served.Total}"));
@@ -94,8 +102,13 @@ internal sealed class WorkerAgent : IDisposable
         {
             case WorkerProtocol.Accept:
                 Gate?.Open();
+                if (Gate?.IsDraining == false)
+                {
+                    Fair?.EnterRotation();
+                }
                 break;
             case WorkerProtocol.Drain when Gate is { } gate:
+                Fair?.LeaveRotation();
                 gate.BeginDrain();
                 _ = StopWhenDrainedAsync(gate);
                 break;

@@ -55,6 +55,12 @@ public static class WorkerProtocol
     /// <summary>--balancer handoff: the public listeners by number, <c>0,1:h2c</c>, as each handed connection names its own.</summary>
     public const string HandoffListenersVariable = "SUPERVISOR_HANDOFF_LISTENERS";
 
+    /// <summary>
+    /// --balancer kernel: <c>DESCRIPTOR:ENTRY</c>, the shared <see cref="AcceptShareTable"/> this worker
+    /// inherited and its own entry in it, where it says how many connections it holds (<see cref="FairAccept"/>).
+    /// </summary>
+    public const string AcceptShareVariable = "SUPERVISOR_ACCEPT_SHARE";
+
     /// <summary>--balancer kernel: the requests after which the worker asks to be recycled (--max-requests with its jitter); 0 for none.</summary>
     public const string RequestLimitVariable = "SUPERVISOR_REQUEST_LIMIT";
 

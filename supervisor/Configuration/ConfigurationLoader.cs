@@ -20,7 +20,10 @@ internal sealed class ConfigurationLoader(SupervisorCommand command, ParseResult
         WorkerProtocol.ControlSocketVariable, WorkerProtocol.WorkerKeyVariable, WorkerProtocol.WorkerIdVariable,
         WorkerProtocol.WorkerGenerationVariable, WorkerProtocol.ListenUrlVariable, WorkerProtocol.DataProtectionDirectoryVariable,
         WorkerProtocol.ApplicationNameVariable, WorkerProtocol.HeartbeatIntervalVariable, WorkerProtocol.HeaderAllowanceVariable,
-        WorkerProtocol.ListenHandlesVariable, WorkerProtocol.RequestLimitVariable, WorkerProtocol.KeepAliveVariable,
+        WorkerProtocol.ListenHandlesVariable, WorkerProtocol.HandoffSocketVariable, WorkerProtocol.HandoffListenersVariable,
+        WorkerProtocol.AcceptShareVariable, WorkerProtocol.RequestLimitVariable, WorkerProtocol.KeepAliveVariable,
+        WorkerProtocol.ForwardedAllowIpsVariable, WorkerProtocol.CertFileVariable, WorkerProtocol.KeyFileVariable,
+        WorkerProtocol.AccessLogSocketVariable, WorkerProtocol.AccessLogFormatVariable,
     ];
 
     /// <summary>Reads every source and checks every value; throws <see cref="UsageException"/> naming the source, the setting and the reason.</summary>

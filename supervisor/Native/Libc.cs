@@ -53,6 +53,9 @@ internal static partial class Libc
         return duplicate >= 0 ? duplicate : throw new IOException($"cannot duplicate descriptor {descriptor} (errno {Marshal.GetLastPInvokeError()})");
     }
 
+    /// <summary>Closes a descriptor .NET does not own.</summary>
+    public static void Close(int descriptor) => close(descriptor);
+
     /// <summary>Creates a directory, failing if anything (a file, a symlink, a directory) already has that name.</summary>
     public static bool TryMakeDirectory(string path, UnixFileMode mode, out int errno)
     {
@@ -87,6 +90,9 @@ internal static partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(int descriptor, int command, int argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int descriptor);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int mkdir(string path, uint mode);

@@ -9,7 +9,8 @@ namespace Supervisor.Workers;
 /// <summary>Turns the options into the command line and environment of one worker process.</summary>
 /// <param name="sharedListeners">--balancer kernel and handoff: the public listeners every worker serves; null in proxy mode.</param>
 /// <param name="handoffSocket">--balancer handoff: where the workers receive the connections the supervisor accepts on <paramref name="sharedListeners"/>; null in kernel mode, where they inherit those.</param>
-internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, IReadOnlyList<PublicListener>? sharedListeners, string? handoffSocket, TimeProvider time)
+/// <param name="acceptShares">--balancer kernel: where the workers say how many connections each holds; each worker gets an entry.</param>
+internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDirectory, string keyRingDirectory, IReadOnlyList<PublicListener>? sharedListeners, string? handoffSocket, Kernel.AcceptShares? acceptShares, TimeProvider time)
 {
     // Container images and shells set these; any of them would make a worker bind a public port
     // or fight over the supervisor's address.
@@ -30,10 +31,45 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
         {
             File.Delete(socketPath);
         }
-        return WorkerProcess.Start(identity, CreateStartInfo(options, identity, socketPath, requestLimit), time, onOutput);
+        var shareEntry = acceptShares?.Take();
+        var startInfo = CreateStartInfo(options, identity, socketPath, requestLimit, shareEntry);
+        WorkerProcess worker;
+        try
+        {
+            // Open across exec only for this start: the arbiter's loop is the only thread that starts processes.
+            SetShareTableInherited(shareEntry is not null);
+            worker = WorkerProcess.Start(identity, startInfo, time, onOutput);
+        }
+        catch
+        {
+            ReleaseShareEntry(shareEntry);
+            throw;
+        }
+        finally
+        {
+            SetShareTableInherited(false);
+        }
+        _ = worker.Exited.ContinueWith(_ => ReleaseShareEntry(shareEntry), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return worker;
     }
 
-    private ProcessStartInfo CreateStartInfo(SupervisorOptions options, WorkerIdentity identity, string socketPath, long requestLimit)
+    private void SetShareTableInherited(bool inherited)
+    {
+        if (acceptShares is not null)
+        {
+            Native.Libc.SetCloseOnExec(acceptShares.Descriptor, !inherited);
+        }
+    }
+
+    private void ReleaseShareEntry(int? entry)
+    {
+        if (entry is { } index)
+        {
+            acceptShares!.Release(index);
+        }
+    }
+
+    private ProcessStartInfo CreateStartInfo(SupervisorOptions options, WorkerIdentity identity, string socketPath, long requestLimit, int? shareEntry)
     {
         var startInfo = new ProcessStartInfo
         {
@@ -74,12 +110,14 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
             {
                 environment[WorkerProtocol.ListenHandlesVariable] = KernelListening.Format(sharedListeners);
                 environment.Remove(WorkerProtocol.HandoffSocketVariable);
+                SetOrRemove(environment, WorkerProtocol.AcceptShareVariable, shareEntry is { } entry ? $"{acceptShares!.Descriptor}:{entry}" : null);
             }
             else
             {
                 environment[WorkerProtocol.HandoffSocketVariable] = handoffSocket;
                 environment[WorkerProtocol.HandoffListenersVariable] = KernelListening.Format(sharedListeners);
                 environment.Remove(WorkerProtocol.ListenHandlesVariable);
+                environment.Remove(WorkerProtocol.AcceptShareVariable);
             }
             environment[WorkerProtocol.RequestLimitVariable] = requestLimit.ToString(CultureInfo.InvariantCulture);
             environment[WorkerProtocol.KeepAliveVariable] = ((long)options.KeepAlive.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
@@ -95,6 +133,7 @@ internal sealed class WorkerLauncher(WorkerRuntime runtime, RunDirectory runDire
             // A supervisor run under a kernel-mode or handoff-mode one.
             environment.Remove(WorkerProtocol.ListenHandlesVariable);
             environment.Remove(WorkerProtocol.HandoffSocketVariable);
+            environment.Remove(WorkerProtocol.AcceptShareVariable);
             environment.Remove(WorkerProtocol.AccessLogSocketVariable);
             environment.Remove(WorkerProtocol.CertFileVariable);
             if (options.WorkerProtocol == WorkerProtocolVersion.Http2)

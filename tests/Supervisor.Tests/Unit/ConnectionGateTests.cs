@@ -67,7 +67,7 @@ public sealed class ConnectionGateTests : IDisposable
     {
         // The transport closes the descriptor it is given: give it a duplicate, as a worker has its own.
         var descriptor = Supervisor.Native.Libc.DuplicateCloseOnExec((int)_shared.Handle);
-        var factory = new GatedListenerFactory(_gate, [new PublicListener(descriptor, CleartextHttp2: false)],
+        var factory = new GatedListenerFactory(_gate, fair: null, [new PublicListener(descriptor, CleartextHttp2: false)],
             Options.Create(new SocketTransportOptions()), NullLoggerFactory.Instance);
         var endpoint = new FileHandleEndPoint((ulong)descriptor, FileHandleType.Auto);
         Assert.True(factory.CanBind(endpoint));
