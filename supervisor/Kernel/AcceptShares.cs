@@ -14,6 +14,7 @@ internal sealed class AcceptShares : IDisposable
     private readonly AcceptShareTable _table;
     private readonly bool[] _taken = new bool[AcceptShareTable.Capacity];
     private readonly object _lock = new();
+    private bool _disposed;
 
     private AcceptShares(AcceptShareTable table, int descriptor)
     {
@@ -31,7 +32,7 @@ internal sealed class AcceptShares : IDisposable
     {
         lock (_lock)
         {
-            var index = Array.IndexOf(_taken, false);
+            var index = _disposed ? -1 : Array.IndexOf(_taken, false);
             if (index < 0)
             {
                 return null;
@@ -47,6 +48,10 @@ internal sealed class AcceptShares : IDisposable
     {
         lock (_lock)
         {
+            if (_disposed)
+            {
+                return; // A worker's exit reported after the supervisor's run ended: the memory is unmapped.
+            }
             ref var entry = ref _table[index];
             Volatile.Write(ref entry.InRotation, 0);
             entry = default;
@@ -56,7 +61,15 @@ internal sealed class AcceptShares : IDisposable
 
     public void Dispose()
     {
-        _table.Dispose();
-        Native.Libc.Close(Descriptor);
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _table.Dispose();
+            Native.Libc.Close(Descriptor);
+        }
     }
 }

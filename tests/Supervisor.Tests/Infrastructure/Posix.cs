@@ -10,6 +10,7 @@ internal static partial class Posix
     public const int SIGKILL = 9;
     public const int SIGHUP = 1;
     public const int SIGSTOP = 19;
+    public const int SIGCONT = 18;
     public const int SIGTTIN = 21;
     public const int SIGTTOU = 22;
     public const int SIGTERM = 15;

@@ -109,7 +109,8 @@ public sealed class RecyclingTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData(ForwardingPath.Default)]
-    [InlineData(ForwardingPath.Handoff)] // The heartbeat and its kill are the same in kernel mode.
+    [InlineData(ForwardingPath.Handoff)]
+    [InlineData(ForwardingPath.Kernel)] // Where the other worker must also not wait for it to accept (FairAccept).
     public async Task A_frozen_worker_is_killed_within_the_timeout_and_replaced_under_mixed_load_costing_only_what_it_held(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
