@@ -13,12 +13,12 @@ namespace Supervisor.WorkerHost;
 ///   accept    when no peer in rotation holds fewer by more than Allowance
 ///   wait      otherwise, asleep until a worker's connections change (a futex in the shared table), or
 ///             1 ms while a connection is waiting (10 ms while none is), then look again
-///   take it  once a connection has waited StallLimit: passing over, until they accept again, the peers
-///             that accepted nothing meanwhile (hung, or starved of CPU)
+///   pass over a peer that has accepted nothing while connections waited for StallLimit (hung, or
+///             starved of CPU), until it accepts again
 /// </code>
 /// The worker with the fewest never waits, so some worker always accepts, and no two workers' counts
-/// differ by more than Allowance + 1 per listening socket unless a connection waited StallLimit. The
-/// cost: a new connection may wait up to StallLimit for a peer that is slow to accept it, where the kernel would have
+/// differ by more than Allowance + 1 per listening socket unless one was passed over. The cost: a new
+/// connection may wait up to StallLimit for a peer that is slow to accept it, where the kernel would have
 /// given it to whichever worker was free; and each accept and close adds to a shared counter, with a futex
 /// wake while some worker waits. The counts live in the <see cref="AcceptShareTable"/> the supervisor
 /// made; each worker writes only its own entry.
@@ -28,7 +28,7 @@ internal sealed class FairAccept : IDisposable
     /// <summary>How many more connections than a peer a worker may hold and still take a waiting one.</summary>
     internal const int Allowance = 1;
 
-    /// <summary>How long a connection may wait for peers with fewer to take it before this worker does.</summary>
+    /// <summary>How long connections may wait for peers with fewer to take them before this worker does.</summary>
     internal static readonly TimeSpan StallLimit = TimeSpan.FromMilliseconds(5);
 
     // How often a waiting worker looks at the socket's queue: while a connection waits, to time the peers
@@ -92,7 +92,7 @@ internal sealed class FairAccept : IDisposable
     /// <param name="connectionWaiting">Whether a connection is queued on the socket this worker is about to accept on.</param>
     public async ValueTask WaitForTurnAsync(Func<bool> connectionWaiting, CancellationToken cancellationToken)
     {
-        Dictionary<int, long>? watched = null; // The peers waited for since a connection began to wait, with what they had accepted.
+        Dictionary<int, long>? watched = null; // The peers waited for while a connection waits, with what they had accepted.
         var watchedSince = 0L;
         while (true)
         {
@@ -106,17 +106,14 @@ internal sealed class FairAccept : IDisposable
             {
                 watched = null; // The stall clock runs only while a connection waits.
             }
-            else if (watched is null)
+            else if (watched is null || Moved(watched, fewer))
             {
                 (watched, watchedSince) = (fewer, _time.GetTimestamp());
             }
             else if (_time.GetElapsedTime(watchedSince) >= StallLimit)
             {
-                // A connection has waited this long: this worker takes it, and passes over until they
-                // accept again the peers that took nothing meanwhile. Those that did (busy, but alive)
-                // are waited for again from the next accept on, so a slow peer costs each a few ms at most.
-                PassOver(watched.Where(peer => fewer.TryGetValue(peer.Key, out var accepted) && accepted == peer.Value));
-                return;
+                PassOver(fewer);
+                continue;
             }
             await _changes.WaitAsync(seen, waiting ? WaitingPollInterval : IdlePollInterval, cancellationToken);
         }
@@ -155,7 +152,11 @@ internal sealed class FairAccept : IDisposable
         return fewer;
     }
 
-    private void PassOver(IEnumerable<KeyValuePair<int, long>> stalled)
+    // A peer deferred to has accepted since, or the set of them changed: the stall clock starts again.
+    private static bool Moved(Dictionary<int, long> watched, Dictionary<int, long> now) =>
+        watched.Count != now.Count || now.Any(peer => !watched.TryGetValue(peer.Key, out var accepted) || accepted != peer.Value);
+
+    private void PassOver(Dictionary<int, long> stalled)
     {
         lock (_lock)
         {
