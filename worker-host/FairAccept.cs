@@ -120,7 +120,7 @@ internal sealed class FairAccept : IDisposable
     }
 
     /// <summary>Peers in rotation holding fewer connections than this worker by more than <see cref="Allowance"/>, with what each has accepted; null if none.</summary>
-    internal Dictionary<int, long>? PeersWithFewer()
+    private Dictionary<int, long>? PeersWithFewer()
     {
         var mine = Volatile.Read(ref _table[_self].Open);
         Dictionary<int, long>? fewer = null;
