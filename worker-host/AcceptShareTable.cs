@@ -161,6 +161,10 @@ internal sealed unsafe partial class AcceptShareTable : IDisposable
         /// <summary>Connections it ever accepted: a peer that stops taking them is seen not to move.</summary>
         [FieldOffset(16)]
         public long Accepted;
+
+        /// <summary>The worker's process id, written as it enters rotation: what a peer's log names it by.</summary>
+        [FieldOffset(24)]
+        public long Pid;
     }
 
     private struct Timespec

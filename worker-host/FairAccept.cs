@@ -8,28 +8,35 @@ namespace Supervisor.WorkerHost;
 /// connection waiting on the shared socket to whichever worker's accept runs first, and a worker whose
 /// accept loop is running takes a whole queued burst before a sleeping peer wakes (measured: 40
 /// connections opened at once went 1 and 39, 2 and 38, 3 and 37 between two workers). So a worker holding
-/// more than <see cref="Allowance"/> connections more than a peer in rotation does not accept:
+/// more than its allowance (<see cref="Allowance"/>) more connections than a peer in rotation does not accept:
 /// <code>
-///   accept    when no peer in rotation holds fewer by more than Allowance
+///   accept    when no peer in rotation holds fewer by more than this worker's allowance for it
 ///   wait      otherwise, asleep until a worker's connections change (a futex in the shared table), or
 ///             1 ms while a connection is waiting (10 ms while none is), then look again
-///   pass over a peer that has accepted nothing while connections waited for StallLimit (hung, or
-///             starved of CPU), until it accepts again
+///   stall     a peer waited for has accepted nothing while connections waited for StallLimit (hung, cold,
+///             or starved of CPU): the allowance for it doubles, and the clock starts again; it falls
+///             back to Allowance once that peer accepts again
 /// </code>
-/// The worker with the fewest never waits, so some worker always accepts, and no two workers' counts
-/// differ by more than Allowance + 1 per listening socket unless one was passed over. The cost: a new
-/// connection may wait up to StallLimit for a peer that is slow to accept it, where the kernel would have
-/// given it to whichever worker was free; and each accept and close adds to a shared counter, with a futex
-/// wake while some worker waits. The counts live in the <see cref="AcceptShareTable"/> the supervisor
-/// made; each worker writes only its own entry.
+/// The worker with the fewest never waits, so some worker always accepts. No two workers' counts differ by
+/// more than the allowance + 1 per listening socket, and the allowance grows only by doubling once per
+/// stall: a peer slow for a moment (a cold worker's first requests hold its thread pool; measured 60 ms
+/// in a Debug build on a loaded machine) costs the burst a few connections, not the rest of it, and a
+/// frozen one costs new clients about log2(connections) stall limits once, not until --timeout kills it.
+/// Each stall is logged. The cost: a new connection may wait for a peer that is slow to accept it, where
+/// the kernel would have given it to whichever worker was free; and each accept and close adds to a
+/// shared counter, with a futex wake while some worker waits. The counts live in the
+/// <see cref="AcceptShareTable"/> the supervisor made; each worker writes only its own entry.
 /// </summary>
 internal sealed class FairAccept : IDisposable
 {
-    /// <summary>How many more connections than a peer a worker may hold and still take a waiting one.</summary>
+    /// <summary>How many more connections than a peer a worker may hold and still take a waiting one, while that peer keeps accepting.</summary>
     internal const int Allowance = 1;
 
-    /// <summary>How long connections may wait for peers with fewer to take them before this worker does.</summary>
-    internal static readonly TimeSpan StallLimit = TimeSpan.FromMilliseconds(5);
+    /// <summary>How long connections may wait for peers with fewer before this worker's allowance for them doubles.</summary>
+    internal static readonly TimeSpan StallLimit = TimeSpan.FromMilliseconds(50);
+
+    // Far above any connection count, so that doubling never overflows.
+    private const int AllowanceCeiling = 1 << 24;
 
     // How often a waiting worker looks at the socket's queue: while a connection waits, to time the peers
     // it waits for; while none does, to see one come that those peers leave waiting.
@@ -41,8 +48,9 @@ internal sealed class FairAccept : IDisposable
     private readonly TimeProvider _time;
     private readonly AcceptShareChanges _changes;
     private readonly object _lock = new();
-    // Peers passed over, with what they had accepted then: each is considered again once that moves.
-    private readonly Dictionary<int, long> _passedOver = [];
+    // Peers that stalled, with what they had accepted then and the allowance for them since: each falls
+    // back to Allowance once its accepted count moves.
+    private readonly Dictionary<int, Stalled> _stalled = [];
 
     internal FairAccept(AcceptShareTable table, int self, TimeProvider time)
     {
@@ -68,7 +76,11 @@ internal sealed class FairAccept : IDisposable
     }
 
     /// <summary>The worker takes connections from now on: peers with more leave waiting ones to it.</summary>
-    public void EnterRotation() => Volatile.Write(ref _table[_self].InRotation, 1);
+    public void EnterRotation()
+    {
+        Volatile.Write(ref _table[_self].Pid, Environment.ProcessId);
+        Volatile.Write(ref _table[_self].InRotation, 1);
+    }
 
     /// <summary>The worker takes no more connections: no peer waits for it.</summary>
     public void LeaveRotation() => Volatile.Write(ref _table[_self].InRotation, 0);
@@ -112,14 +124,15 @@ internal sealed class FairAccept : IDisposable
             }
             else if (_time.GetElapsedTime(watchedSince) >= StallLimit)
             {
-                PassOver(fewer);
+                Stall(fewer, _time.GetElapsedTime(watchedSince));
+                watched = null; // The next stall is timed from now.
                 continue;
             }
             await _changes.WaitAsync(seen, waiting ? WaitingPollInterval : IdlePollInterval, cancellationToken);
         }
     }
 
-    /// <summary>Peers in rotation holding fewer connections than this worker by more than <see cref="Allowance"/>, with what each has accepted; null if none.</summary>
+    /// <summary>Peers in rotation holding fewer connections than this worker by more than its allowance for them, with what each has accepted; null if none.</summary>
     private Dictionary<int, long>? PeersWithFewer()
     {
         var mine = Volatile.Read(ref _table[_self].Open);
@@ -135,15 +148,19 @@ internal sealed class FairAccept : IDisposable
                     continue;
                 }
                 var accepted = Volatile.Read(ref peer.Accepted);
-                if (_passedOver.TryGetValue(index, out var acceptedThen))
+                var allowance = Allowance;
+                if (_stalled.TryGetValue(index, out var stalled))
                 {
-                    if (accepted == acceptedThen)
+                    if (accepted == stalled.AcceptedThen)
                     {
-                        continue;
+                        allowance = stalled.Allowance;
                     }
-                    _passedOver.Remove(index); // It takes connections again.
+                    else
+                    {
+                        _stalled.Remove(index); // It takes connections again.
+                    }
                 }
-                if (mine - Volatile.Read(ref peer.Open) > Allowance)
+                if (mine - Volatile.Read(ref peer.Open) > allowance)
                 {
                     (fewer ??= [])[index] = accepted;
                 }
@@ -156,16 +173,21 @@ internal sealed class FairAccept : IDisposable
     private static bool Moved(Dictionary<int, long> watched, Dictionary<int, long> now) =>
         watched.Count != now.Count || now.Any(peer => !watched.TryGetValue(peer.Key, out var accepted) || accepted != peer.Value);
 
-    private void PassOver(Dictionary<int, long> stalled)
+    private void Stall(Dictionary<int, long> peers, TimeSpan waited)
     {
         lock (_lock)
         {
-            foreach (var (index, accepted) in stalled)
+            foreach (var (index, accepted) in peers)
             {
-                _passedOver[index] = accepted;
+                var allowance = _stalled.TryGetValue(index, out var stalled) ? stalled.Allowance : Allowance;
+                _stalled[index] = new Stalled(accepted, Math.Min(allowance * 2, AllowanceCeiling));
+                HookLog.Note($"fair accept: the worker with pid {Volatile.Read(ref _table[index].Pid)} accepted nothing for {waited.TotalMilliseconds:F0} ms "
+                    + $"while connections waited; this one may now hold {_stalled[index].Allowance} more than it until it accepts again");
             }
         }
     }
+
+    private readonly record struct Stalled(long AcceptedThen, int Allowance);
 
     public void Dispose()
     {

@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Supervisor.Tests.Infrastructure;
+using Supervisor.WorkerHost;
 using Xunit.Abstractions;
 
 namespace Supervisor.Tests.Integration;
@@ -16,9 +19,9 @@ public sealed class ConnectionSharingTests(ITestOutputHelper output)
     private const int Connections = 40;
 
     [Theory]
-    [InlineData(ForwardingPath.Handoff, 0)] // Dealt one by one: exactly even.
-    [InlineData(ForwardingPath.Kernel, 1)] // Two counts may differ by FairAccept.Allowance + 1 (accepts run side by side).
-    public async Task A_burst_of_new_connections_is_shared_evenly_and_the_places_of_closed_ones_go_back_to_their_worker(ForwardingPath path, int slack)
+    [InlineData(ForwardingPath.Handoff)] // Dealt one by one: exactly even.
+    [InlineData(ForwardingPath.Kernel)] // Two counts may differ by the allowance + 1 (accepts run side by side).
+    public async Task A_burst_of_new_connections_is_shared_evenly_and_the_places_of_closed_ones_go_back_to_their_worker(ForwardingPath path)
     {
         var artifacts = await Artifacts.GetAsync();
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "2", .. path.Arguments()]);
@@ -30,7 +33,19 @@ public sealed class ConnectionSharingTests(ITestOutputHelper output)
             var shares = servedBy.GroupBy(pid => pid).ToDictionary(group => group.Key, group => group.Count());
             output.WriteLine($"{Connections} connections at once: {string.Join(", ", shares.Select(share => $"pid {share.Key}: {share.Value}"))}");
             Assert.Equal(2, shares.Count);
-            Assert.All(shares.Values, count => Assert.InRange(count, (Connections / 2) - slack, (Connections / 2) + slack));
+            var difference = Math.Abs(shares.Values.First() - shares.Values.Last());
+            if (path == ForwardingPath.Handoff)
+            {
+                Assert.Equal(0, difference);
+            }
+            else if (difference > FairAccept.Allowance + 1)
+            {
+                // Allowed only by a stall the workers logged (a peer cold or short of CPU took nothing for a
+                // while): each doubles the allowance once. Before 2026-12-05 one stall let the other worker
+                // take the rest of the burst (35/5 and 37/3 in CI's Debug build).
+                await Eventually.ValueAsync(() => LoggedAllowance(supervisor.Log), allowance => difference <= allowance + 1, TimeSpan.FromSeconds(10),
+                    $"the workers' counts differ by {difference}, more than the allowance the workers logged (see the log), + 1");
+            }
 
             // Each kept connection stays with its worker.
             var again = await Task.WhenAll(clients.Select(async client => (await WhoAmI.GetAsync(client)).Pid));
@@ -60,6 +75,11 @@ public sealed class ConnectionSharingTests(ITestOutputHelper output)
         }
     }
 
+    // The largest allowance a stall granted, as the workers logged it (FairAccept.Stall); the base one if none.
+    private static int LoggedAllowance(string log) =>
+        Regex.Matches(log, @"fair accept: .* may now hold (\d+) more").Select(match => int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Append(FairAccept.Allowance).Max();
+
     [Fact]
     public async Task In_kernel_mode_a_frozen_worker_is_passed_over_and_new_connections_go_to_the_other_at_once()
     {
@@ -78,8 +98,10 @@ public sealed class ConnectionSharingTests(ITestOutputHelper output)
             output.WriteLine($"10 connections served in {elapsed.TotalMilliseconds:F0} ms by {string.Join(", ", servedBy.Distinct())}");
             clients.ForEach(client => client.Dispose());
             Assert.DoesNotContain(frozen, servedBy);
-            // About 0.1 s here; 16 s when a peer once waited for was never passed over (shown). 5 s leaves a loaded machine room.
+            // Four stalls of 50 ms (the allowance doubling 1, 2, 4, 8, 16): about 0.2 s here, 0.3 s with both cores
+            // busy; 16 s when a peer once waited for was never passed over (shown). 5 s leaves a loaded machine room.
             Assert.True(elapsed < TimeSpan.FromSeconds(5), $"10 new connections took {elapsed.TotalSeconds:F1} s: the other worker waited for the frozen one");
+            await supervisor.WaitForLogAsync($@"fair accept: the worker with pid {frozen} accepted nothing for \d+ ms", TimeSpan.FromSeconds(10));
         }
         finally
         {

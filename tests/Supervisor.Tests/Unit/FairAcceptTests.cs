@@ -9,7 +9,7 @@ namespace Supervisor.Tests.Unit;
 /// Kernel mode's fair accept, with two workers' views of one real shared table (a memfd the supervisor's
 /// <see cref="AcceptShares"/> made, each view mapped from its own descriptor as a worker maps it): a worker
 /// holding more than its share waits while a peer in rotation holds fewer, wakes as soon as the peer
-/// catches up, and does not wait for a peer that is out of rotation, gone, or takes nothing.
+/// catches up, and does not wait for a peer that is out of rotation or gone, nor long for one that takes nothing.
 /// </summary>
 public sealed class FairAcceptTests : IDisposable
 {
@@ -80,23 +80,31 @@ public sealed class FairAcceptTests : IDisposable
     }
 
     [Fact]
-    public async Task A_peer_that_takes_nothing_while_a_connection_waits_is_passed_over_after_the_stall_limit_until_it_accepts_again()
+    public async Task For_a_peer_that_takes_nothing_while_connections_wait_the_allowance_doubles_once_per_stall_limit_until_it_accepts_again()
     {
-        Accept(_a, 3);
-        var waited = Stopwatch.StartNew();
-        await _a.WaitForTurnAsync(() => true, CancellationToken.None).AsTask().WaitAsync(Bound);
-        Assert.True(waited.Elapsed >= FairAccept.StallLimit, $"passed the peer over after {waited.Elapsed.TotalMilliseconds:F1} ms, before the {FairAccept.StallLimit.TotalMilliseconds} ms stall limit");
+        Accept(_a, 2);
+        await AssertTurnComesAfterAStallAsync("2 ahead of a peer holding none: the allowance of 1 becomes 2");
 
-        // Passed over: the next connections are not held for it again.
+        // One stall grants one doubling, not the rest of a burst: 3 ahead waits out another stall limit.
         Accept(_a, 1);
-        Assert.True(TakesTurnAtOnce(_a), "waited again for a peer already passed over");
+        await AssertTurnComesAfterAStallAsync("3 ahead: the allowance of 2 becomes 4");
+        Accept(_a, 1);
+        Assert.True(TakesTurnAtOnce(_a), "4 ahead is within the allowance of 4");
 
-        // It accepts again: it is waited for again.
+        // It accepts again: the allowance for it is 1 again.
         Accept(_b, 1);
         var turn = _a.WaitForTurnAsync(() => true, CancellationToken.None).AsTask();
-        Assert.False(turn.IsCompleted, "a peer that accepts again was still passed over");
-        Accept(_b, 2); // 4 against 3: within the allowance.
+        Assert.False(turn.IsCompleted, "a peer that accepts again kept the doubled allowance");
+        Accept(_b, 2); // 4 against 3: within the allowance of 1.
         await turn.WaitAsync(Bound);
+    }
+
+    private async Task AssertTurnComesAfterAStallAsync(string situation)
+    {
+        var waited = Stopwatch.StartNew();
+        await _a.WaitForTurnAsync(() => true, CancellationToken.None).AsTask().WaitAsync(Bound);
+        Assert.True(waited.Elapsed >= FairAccept.StallLimit,
+            $"{situation}, yet the turn came after {waited.Elapsed.TotalMilliseconds:F1} ms, before the {FairAccept.StallLimit.TotalMilliseconds} ms stall limit");
     }
 
     // With a connection waiting.
