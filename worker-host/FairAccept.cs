@@ -122,9 +122,9 @@ internal sealed class FairAccept : IDisposable
             {
                 (watched, watchedSince) = (fewer, _time.GetTimestamp());
             }
-            else if (_time.GetElapsedTime(watchedSince) >= StallLimit)
+            else if (_time.GetElapsedTime(watchedSince) is var stalledFor && stalledFor >= StallLimit)
             {
-                Stall(fewer, _time.GetElapsedTime(watchedSince));
+                Stall(fewer, stalledFor);
                 watched = null; // The next stall is timed from now.
                 continue;
             }
@@ -179,10 +179,12 @@ internal sealed class FairAccept : IDisposable
         {
             foreach (var (index, accepted) in peers)
             {
-                var allowance = _stalled.TryGetValue(index, out var stalled) ? stalled.Allowance : Allowance;
-                _stalled[index] = new Stalled(accepted, Math.Min(allowance * 2, AllowanceCeiling));
+                // A peer that accepted since it last stalled starts again from the base allowance.
+                var allowance = _stalled.TryGetValue(index, out var stalled) && stalled.AcceptedThen == accepted ? stalled.Allowance : Allowance;
+                var doubled = Math.Min(allowance * 2, AllowanceCeiling);
+                _stalled[index] = new Stalled(accepted, doubled);
                 HookLog.Note($"fair accept: the worker with pid {Volatile.Read(ref _table[index].Pid)} accepted nothing for {waited.TotalMilliseconds:F0} ms "
-                    + $"while connections waited; this one may now hold {_stalled[index].Allowance} more than it until it accepts again");
+                    + $"while connections waited; this one may now hold {doubled} more than it until it accepts again");
             }
         }
     }
