@@ -6,6 +6,7 @@ using Supervisor.Configuration;
 using Supervisor.Control;
 using Supervisor.Logging;
 using Supervisor.Proxy;
+using Supervisor.WorkerHost;
 using Supervisor.Workers;
 
 namespace Supervisor;
@@ -167,7 +168,13 @@ internal static partial class SupervisorRun
             }
             if (shared is null)
             {
-                await HandOffConnectionsAsync(handoff, current.Value.KeepAlive, signals.QuickStopRequested); // The workers' drain does it in their modes.
+                await HandOffConnectionsAsync(handoff, current.Value.KeepAlive, signals.QuickStopRequested);
+            }
+            else
+            {
+                // The workers serve the clients: each moves its own, as the front does above in proxy mode.
+                await WorkerShutdown.DrainAsync(arbiter.Processes, worker => control.Send(worker.Key, WorkerProtocol.Drain),
+                    current.Value.KeepAlive + TimeSpan.FromSeconds(1), signals.QuickStopRequested);
             }
         }
         serviceManager.Stopping(stop.Mode == StopMode.Graceful ? "stopping: requests in flight are finishing" : "stopping");

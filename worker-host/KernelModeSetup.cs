@@ -57,13 +57,26 @@ internal sealed class KernelRequestsStartupFilter(ServedRequests served, Connect
 {
     public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
     {
+        // Decided as the head goes out, not as the request comes in: a request already in flight when the
+        // drain begins (a slow one) is answered with close too, so its client does not send the next
+        // request on a connection the worker closes as it stops. One delegate for all requests, the
+        // response as its state: nothing is allocated per request.
+        Func<object, Task> closeIfDraining = state =>
+        {
+            var response = (HttpResponse)state;
+            if (gate.IsDraining)
+            {
+                response.Headers[HeaderNames.Connection] = "close";
+            }
+            return Task.CompletedTask;
+        };
         app.Use((context, nextMiddleware) =>
         {
             served.Count();
-            if (gate.IsDraining && !HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol)
+            if (!HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol)
                 && context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest != true)
             {
-                context.Response.Headers[HeaderNames.Connection] = "close";
+                context.Response.OnStarting(closeIfDraining, context.Response);
             }
             return nextMiddleware(context);
         });

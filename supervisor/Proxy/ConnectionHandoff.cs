@@ -11,25 +11,33 @@ namespace Supervisor.Proxy;
 /// </summary>
 internal sealed class ConnectionHandoff
 {
+    private readonly Func<object, Task> _closeIfBegun;
     private volatile bool _begun;
+
+    public ConnectionHandoff()
+    {
+        // Decided just before the head goes out, not as the request comes in: a request already in flight
+        // when the handover begins (a slow one) is answered with close too, and nothing a forwarder copies
+        // from the worker can take it back. One delegate, the response as its state: nothing per request.
+        _closeIfBegun = state =>
+        {
+            var response = (HttpResponse)state;
+            // A 101 hands the connection to another protocol (a WebSocket), which ends it in its own time.
+            if (_begun && response.StatusCode != StatusCodes.Status101SwitchingProtocols)
+            {
+                response.Headers.Connection = "close";
+            }
+            return Task.CompletedTask;
+        };
+    }
 
     public void Begin() => _begun = true;
 
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        if (_begun && context.Request.Protocol is "HTTP/1.1" or "HTTP/1.0")
+        if (context.Request.Protocol is "HTTP/1.1" or "HTTP/1.0")
         {
-            // Just before the head goes out: nothing a forwarder copies from the worker can take it back.
-            var response = context.Response;
-            response.OnStarting(() =>
-            {
-                // A 101 hands the connection to another protocol (a WebSocket), which ends it in its own time.
-                if (response.StatusCode != StatusCodes.Status101SwitchingProtocols)
-                {
-                    response.Headers.Connection = "close";
-                }
-                return Task.CompletedTask;
-            });
+            context.Response.OnStarting(_closeIfBegun, context.Response);
         }
         return next(context);
     }

@@ -49,6 +49,24 @@ internal static class WorkerShutdown
         }
     }
 
+    /// <summary>
+    /// --balancer kernel and handoff, once a binary upgrade has handed over: every worker is told to
+    /// drain, as at a recycle, so each HTTP/1.1 client moves to the new supervisor after an answer that
+    /// says Connection: close. SIGTERM now would close the idle keep-alive connections at once (Kestrel's
+    /// graceful stop), under requests their clients may be sending; a client cannot send one with a body
+    /// again. Returns when the workers have exited, or <paramref name="clientsLeaveWithin"/> has passed
+    /// (each worker then stops itself gracefully), or a quick stop is asked for; <see cref="StopAsync"/>
+    /// does the rest.
+    /// </summary>
+    public static async Task DrainAsync(IReadOnlyCollection<WorkerProcess> workers, Action<WorkerProcess> tellToDrain, TimeSpan clientsLeaveWithin, CancellationToken hurry)
+    {
+        foreach (var worker in workers.Where(worker => !worker.HasExited))
+        {
+            tellToDrain(worker);
+        }
+        await Completes(Task.WhenAll(workers.Select(worker => worker.Exited)), clientsLeaveWithin, hurry);
+    }
+
     private static async Task<bool> Completes(Task task, TimeSpan timeout, CancellationToken cancellationToken)
     {
         try
