@@ -112,15 +112,29 @@ internal sealed class BinaryUpgrade(ChannelWriter<ArbiterEvent> events, TimeProv
         return pid;
     }
 
-    // The command this supervisor was started with. Under `dotnet supervisor.dll` the host is dotnet and
-    // argv[0] the assembly; a native supervisor is argv[0] itself, the path as it was started, so that the
-    // file there now runs (/proc/self/exe would name the running one, "(deleted)" once it was replaced).
-    private static (string File, string[] Arguments) ThisCommand()
+    // The command this supervisor was started with, so that the build now on disk there runs:
+    //   dotnet supervisor.dll   the host is dotnet and argv[0] the assembly: dotnet with the same arguments
+    //   supervisor (apphost)    dotnet build's output: argv[0] names the assembly beside the apphost,
+    //                           which bears its name without ".dll": that apphost (starting the assembly
+    //                           itself fails with "Permission denied")
+    //   supervisor (native)     argv[0], the path as it was started (/proc/self/exe would name the running
+    //                           file, "(deleted)" once it was replaced)
+    private static (string File, string[] Arguments) ThisCommand(string? processPath, string[] arguments)
     {
-        var arguments = Environment.GetCommandLineArgs();
-        var host = Environment.ProcessPath ?? arguments[0];
-        return IsDotnetHost(host) ? (host, arguments) : (arguments[0], arguments[1..]);
+        var host = processPath ?? arguments[0];
+        if (IsDotnetHost(host))
+        {
+            return (host, arguments);
+        }
+        if (arguments[0].EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            var apphost = Path.ChangeExtension(arguments[0], null);
+            return (File.Exists(apphost) ? apphost : host, arguments[1..]);
+        }
+        return (arguments[0], arguments[1..]);
     }
+
+    private static (string File, string[] Arguments) ThisCommand() => ThisCommand(Environment.ProcessPath, Environment.GetCommandLineArgs());
 
     private static bool IsDotnetHost(string file) => Path.GetFileNameWithoutExtension(file) == "dotnet";
 

@@ -129,6 +129,61 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
         Assert.False(File.Exists(pidfile), "the pid file outlived the supervisor it names");
     }
 
+    /// <summary>
+    /// The README's first command runs the supervisor from <c>dotnet build</c>'s output: an apphost,
+    /// for which argv[0] names the assembly beside it. USR2 must start that apphost again (it started the
+    /// assembly itself, which failed with "Permission denied" and left the old supervisor serving).
+    /// </summary>
+    [Fact]
+    public async Task Usr2_starts_the_apphost_again_when_the_supervisor_runs_from_dotnet_builds_output()
+    {
+        var artifacts = await Artifacts.GetAsync();
+        var apphost = InstallBuildOutput();
+        var pidfile = Path.Combine(_scratch, "supervisor.pid");
+        await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, ["--workers", "1", "--pid", pidfile],
+            environment: null, launcher: ["sh", "-c", $"shift; exec '{apphost}' \"$@\"", "sh"]);
+        var old = supervisor.Pid;
+        int? next = null;
+        try
+        {
+            var lines = supervisor.LineCount;
+            supervisor.Signal(Posix.SIGUSR2);
+            var outcome = await supervisor.WaitForLogAsync(@"Upgrade (complete|failed)[^\n]*", Timeout, lines);
+            Assert.True(outcome.Groups[1].Value == "complete", $"the upgrade did not complete: {outcome.Value}");
+            var started = await supervisor.WaitForLogAsync(@"Upgrading: started (\S+) as supervisor (\d+)", Timeout, lines);
+            Assert.Equal(apphost, started.Groups[1].Value);
+            next = int.Parse(started.Groups[2].Value);
+            await Eventually.TrueAsync(() => !Posix.IsAlive(old), Timeout, "the old supervisor has drained and exited");
+            Assert.Equal($"{next}", (await File.ReadAllTextAsync(pidfile)).Trim());
+            using var client = new HttpClient { BaseAddress = supervisor.BaseAddress, Timeout = Timeout };
+            Assert.Equal("ok", await client.GetStringAsync("/"));
+        }
+        finally
+        {
+            if (next is { } pid && Posix.IsAlive(pid))
+            {
+                Posix.Kill(pid, Posix.SIGTERM);
+                await Eventually.TrueAsync(() => !Posix.IsAlive(pid), Timeout, "the new supervisor has stopped");
+            }
+        }
+    }
+
+    // The supervisor as `dotnet build` leaves it (apphost, assembly, runtimeconfig), copied where a new
+    // build could be put in its place; built with the tests, in their configuration.
+    private string InstallBuildOutput()
+    {
+        var testOutput = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)); // .../bin/CONFIGURATION/TFM
+        var built = Path.Combine(Artifacts.RepositoryRoot, "supervisor", "bin", testOutput.Parent!.Name, testOutput.Name);
+        var directory = Directory.CreateDirectory(Path.Combine(_scratch, "build")).FullName;
+        foreach (var file in Directory.EnumerateFiles(built))
+        {
+            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+        }
+        var apphost = Path.Combine(directory, "supervisor");
+        Assert.True(File.Exists(apphost) && File.Exists(Path.Combine(directory, "supervisor.dll")), $"no apphost and assembly in {built}: build the solution first");
+        return apphost;
+    }
+
     // The published supervisor, copied where a new build can be put in its place.
     private string Install(string published)
     {
