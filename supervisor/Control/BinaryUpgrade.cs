@@ -119,9 +119,10 @@ internal sealed class BinaryUpgrade(ChannelWriter<ArbiterEvent> events, TimeProv
     //                           itself fails with "Permission denied")
     //   supervisor (native)     argv[0], the path as it was started (/proc/self/exe would name the running
     //                           file, "(deleted)" once it was replaced)
-    private static (string File, string[] Arguments) ThisCommand(string? processPath, string[] arguments)
+    private static (string File, string[] Arguments) ThisCommand()
     {
-        var host = processPath ?? arguments[0];
+        var arguments = Environment.GetCommandLineArgs();
+        var host = Environment.ProcessPath ?? arguments[0];
         if (IsDotnetHost(host))
         {
             return (host, arguments);
@@ -133,8 +134,6 @@ internal sealed class BinaryUpgrade(ChannelWriter<ArbiterEvent> events, TimeProv
         }
         return (arguments[0], arguments[1..]);
     }
-
-    private static (string File, string[] Arguments) ThisCommand() => ThisCommand(Environment.ProcessPath, Environment.GetCommandLineArgs());
 
     private static bool IsDotnetHost(string file) => Path.GetFileNameWithoutExtension(file) == "dotnet";
 

@@ -168,30 +168,24 @@ public sealed class BinaryUpgradeTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    // The supervisor as `dotnet build` leaves it (apphost, assembly, runtimeconfig), copied where a new
-    // build could be put in its place; built with the tests, in their configuration.
+    // The supervisor as `dotnet build` leaves it (apphost, assembly, runtimeconfig), built with the tests,
+    // in their configuration.
     private string InstallBuildOutput()
     {
         var testOutput = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)); // .../bin/CONFIGURATION/TFM
-        var built = Path.Combine(Artifacts.RepositoryRoot, "supervisor", "bin", testOutput.Parent!.Name, testOutput.Name);
-        var directory = Directory.CreateDirectory(Path.Combine(_scratch, "build")).FullName;
-        foreach (var file in Directory.EnumerateFiles(built))
-        {
-            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
-        }
-        var apphost = Path.Combine(directory, "supervisor");
-        Assert.True(File.Exists(apphost) && File.Exists(Path.Combine(directory, "supervisor.dll")), $"no apphost and assembly in {built}: build the solution first");
-        return apphost;
+        var built = Path.Combine(Artifacts.RepositoryRoot, "supervisor", "bin", testOutput.Parent!.Name, testOutput.Name, "supervisor");
+        Assert.True(File.Exists(built) && File.Exists(built + ".dll"), $"no apphost and assembly at {built}: build the solution first");
+        return Install(built);
     }
 
-    // The published supervisor, copied where a new build can be put in its place.
-    private string Install(string published)
+    // A supervisor (published, or as built) with the files beside it, copied where a new build can be put in its place.
+    private string Install(string supervisor)
     {
         var directory = Directory.CreateDirectory(Path.Combine(_scratch, "install")).FullName;
-        foreach (var file in Directory.EnumerateFiles(Path.GetDirectoryName(published)!).Where(file => !file.EndsWith(".dbg", StringComparison.Ordinal)))
+        foreach (var file in Directory.EnumerateFiles(Path.GetDirectoryName(supervisor)!).Where(file => !file.EndsWith(".dbg", StringComparison.Ordinal)))
         {
             File.Copy(file, Path.Combine(directory, Path.GetFileName(file)));
         }
-        return Path.Combine(directory, Path.GetFileName(published));
+        return Path.Combine(directory, Path.GetFileName(supervisor));
     }
 }
