@@ -18,7 +18,8 @@ namespace Supervisor.Kernel;
 /// <item>a worker out of rotation is handed nothing more: its socket is closed, and it serves what it
 ///   had already received before it reads the end of the stream;</item>
 /// <item>an accept is pending only while some worker is available: when the last one leaves, the
-///   pending accepts are cancelled, so new connections wait in the backlog rather than in this dealer.</item>
+///   pending accepts are cancelled before <see cref="Publish"/> returns, so new connections wait in the
+///   backlog rather than in this dealer.</item>
 /// </list>
 /// A connection no worker can take yet waits in the backlog until one can, as in kernel mode. That matters
 /// at a binary upgrade: the new supervisor accepts on the same sockets, and a connection this dealer took
@@ -265,7 +266,12 @@ internal sealed class ConnectionDealer : IDisposable
     // Under _lock.
     private static bool IsAvailable(Hand hand) => hand.Admitted;
 
-    // Under _lock. The cancellation's callbacks (the pending accepts') run on the thread pool, not under the lock.
+    // Under _lock. The last worker leaving cancels the pending accepts synchronously: once Publish (or the
+    // withdrawal) returns, no accept is pending, so a client connecting from then on waits in the backlog.
+    // A deferred cancel (CancelAsync) left an accept running on the thread pool that could take such a
+    // connection and close it unserved. Safe under the lock: a socket's cancel callback only marks the
+    // operation cancelled (spinning while an accept() is in flight, which never takes this lock) and queues
+    // its completion to the thread pool, so nothing re-enters here.
     private void AvailabilityChanged()
     {
         if (_workers.Any(IsAvailable))
@@ -274,7 +280,7 @@ internal sealed class ConnectionDealer : IDisposable
         }
         else if (!_availablePeriod.IsCancellationRequested)
         {
-            _ = _availablePeriod.CancelAsync();
+            _availablePeriod.Cancel();
         }
     }
 
