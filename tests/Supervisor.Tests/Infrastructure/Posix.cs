@@ -33,20 +33,44 @@ internal static partial class Posix
         return time[0] * 1_000_000 + time[1] / 1_000;
     }
 
+    /// <summary>
+    /// SIGSTOP, then waits until every thread of the process has stopped. kill() only queues the signal:
+    /// each thread stops when it next runs, so on a loaded machine the process goes on for milliseconds
+    /// after kill() returns, long enough to accept a connection the test meant for its peer (CI saw it).
+    /// </summary>
+    /// <returns>How long the threads took to stop after kill() returned.</returns>
+    public static async Task<TimeSpan> FreezeAsync(int pid, TimeSpan timeout)
+    {
+        if (!Kill(pid, SIGSTOP))
+        {
+            throw new InvalidOperationException($"SIGSTOP to {pid} failed: the process has gone");
+        }
+        return await Eventually.TrueAsync(() => EveryThreadStopped(pid), timeout, $"every thread of process {pid} stops after SIGSTOP");
+    }
+
+    // A thread's state in /proc is 'T' once it has stopped; a thread gone meanwhile no longer runs either.
+    private static bool EveryThreadStopped(int pid) =>
+        Directory.EnumerateDirectories($"/proc/{pid}/task").All(task => State($"{task}/stat") is 'T' or null);
+
     /// <summary>True while the process exists and is not a zombie (a zombie has exited; only its parent has not reaped it).</summary>
     public static bool IsAlive(int pid)
+    {
+        return State($"/proc/{pid}/stat") is not (null or 'Z' or 'X');
+    }
+
+    // The state letter of a /proc stat file (after the command, which may hold spaces and parentheses); null once it is gone.
+    private static char? State(string statPath)
     {
         string stat;
         try
         {
-            stat = File.ReadAllText($"/proc/{pid}/stat");
+            stat = File.ReadAllText(statPath);
         }
         catch (IOException)
         {
-            return false;
+            return null;
         }
-        var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
-        return state is not ('Z' or 'X');
+        return stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
     }
 
     [LibraryImport("libc")]

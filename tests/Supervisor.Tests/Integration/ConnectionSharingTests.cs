@@ -88,9 +88,10 @@ public sealed class ConnectionSharingTests(ITestOutputHelper output)
         // not wait for it (FairAccept passes over a peer that takes nothing while connections wait).
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--timeout", "60", "--balancer", "kernel");
         var frozen = supervisor.BootedWorkerPids[0];
-        Posix.Kill(frozen, Posix.SIGSTOP);
         try
         {
+            var stopping = await Posix.FreezeAsync(frozen, TimeSpan.FromSeconds(10)); // Stopped before the first client connects.
+            output.WriteLine($"worker {frozen} stopped {stopping.TotalMilliseconds:F1} ms after SIGSTOP was sent");
             var clients = Enumerable.Range(0, 10).Select(_ => supervisor.CreateClient()).ToList();
             var started = Stopwatch.GetTimestamp();
             var servedBy = await Task.WhenAll(clients.Select(async client => (await WhoAmI.GetAsync(client)).Pid)).WaitAsync(TimeSpan.FromSeconds(30));
