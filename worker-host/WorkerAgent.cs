@@ -101,11 +101,12 @@ internal sealed class WorkerAgent : IDisposable
         switch (message)
         {
             case WorkerProtocol.Accept:
-                Gate?.Open();
+                // In rotation before the gate opens: a worker that accepts is always one its peers count.
                 if (Gate?.IsDraining == false)
                 {
                     Fair?.EnterRotation();
                 }
+                Gate?.Open();
                 break;
             case WorkerProtocol.Drain when Gate is { } gate:
                 Fair?.LeaveRotation();

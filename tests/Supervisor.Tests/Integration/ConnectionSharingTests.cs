@@ -88,6 +88,14 @@ public sealed class ConnectionSharingTests(ITestOutputHelper output)
         // not wait for it (FairAccept passes over a peer that takes nothing while connections wait).
         await using var supervisor = await SupervisorProcess.StartReadyAsync(output, artifacts.TestApp, "--workers", "2", "--timeout", "60", "--balancer", "kernel");
         var frozen = supervisor.BootedWorkerPids[0];
+        // Ready is not yet accepting: each worker opens its gate (and enters FairAccept's rotation) when the
+        // supervisor's "accept" reaches it. Frozen before that, it would be no peer to wait for (CI saw it:
+        // all served at once, no stall logged). So first it serves a connection of its own.
+        await Eventually.ValueAsync(async () =>
+        {
+            using var probe = supervisor.CreateClient();
+            return (await WhoAmI.GetAsync(probe)).Pid;
+        }, pid => pid == frozen, TimeSpan.FromSeconds(10), $"worker {frozen} serves a new connection");
         try
         {
             var stopping = await Posix.FreezeAsync(frozen, TimeSpan.FromSeconds(10)); // Stopped before the first client connects.
