@@ -53,10 +53,7 @@ internal static partial class Posix
         Directory.EnumerateDirectories($"/proc/{pid}/task").All(task => State($"{task}/stat") is 'T' or null);
 
     /// <summary>True while the process exists and is not a zombie (a zombie has exited; only its parent has not reaped it).</summary>
-    public static bool IsAlive(int pid)
-    {
-        return State($"/proc/{pid}/stat") is not (null or 'Z' or 'X');
-    }
+    public static bool IsAlive(int pid) => State($"/proc/{pid}/stat") is not (null or 'Z' or 'X');
 
     // The state letter of a /proc stat file (after the command, which may hold spaces and parentheses); null once it is gone.
     private static char? State(string statPath)
